@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Provision this machine for reprokit, idempotently: Docker engine, debootstrap, the three Debian base
+# images and the project's virtualenv. On a fresh Debian machine (as root) it installs everything; when
+# all is there already it takes a few seconds. Sourced by .ci/test.sh and .ci/main.sh.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+missing=()
+command -v dockerd >/dev/null || missing+=(docker.io)
+command -v debootstrap >/dev/null || missing+=(debootstrap)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  echo "setup: starting dockerd (log: /var/log/reprokit-dockerd.log)"
+  nohup dockerd >/var/log/reprokit-dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  docker info >/dev/null 2>&1 || { tail -20 /var/log/reprokit-dockerd.log; echo "setup: dockerd did not start"; exit 1; }
+fi
+
+if [ ! -x .venv/bin/reprokit ] || [ pyproject.toml -nt .venv/.installed ]; then
+  echo "setup: creating .venv and installing reprokit"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+  touch .venv/.installed
+fi
+
+# Ryuk cannot be pulled without a registry; reprokit cleans up by its own labels.
+export TESTCONTAINERS_RYUK_DISABLED=true
+.venv/bin/reprokit images bootstrap debian:bullseye debian:bookworm debian:trixie

@@ -1,0 +1,256 @@
+"""The only module that talks to Docker: docker SDK for images and exec, testcontainers for container lifecycle."""
+from __future__ import annotations
+
+import atexit
+import io
+import os
+import signal
+import tarfile
+import threading
+import time
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+# testcontainers' reaper (Ryuk) is an image that cannot be pulled where no registry answers; reprokit
+# removes what it created by its own labels instead (see gc and _cleanup_session below).
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+
+import docker  # noqa: E402
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound  # noqa: E402
+
+from .engine import LABELS, SESSION, BuildFailure, BuildOutcome, ContainerConfig, ExecResult, owner_alive  # noqa: E402
+from .errors import EngineError, RunError  # noqa: E402
+
+KILL_GRACE_S = 5  # after a step's timeout, SIGTERM; this much later, SIGKILL
+_live: set[str] = set()
+_live_lock = threading.Lock()
+
+
+class DockerEngine:
+    """Images, builds and containers on the local Docker engine."""
+
+    def __init__(self) -> None:
+        try:
+            # No read timeout: builds and steps may be silent for long; steps are bounded in the container.
+            self.client = docker.from_env(timeout=None)
+            self.client.ping()
+        except DockerException as error:
+            where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+            raise EngineError(f"no Docker engine answers at {where}: {error}",
+                              hint="start one (as root: bash .ci/setup.sh, or 'dockerd &'); "
+                                   "'reprokit doctor' checks every prerequisite") from None
+        self.api = self.client.api
+
+    # -- images -------------------------------------------------------------------------------------------
+
+    def image_id(self, reference: str) -> str | None:
+        try:
+            return self.api.inspect_image(reference)["Id"]
+        except (ImageNotFound, NotFound):
+            return None
+
+    def pull(self, reference: str) -> bool:
+        try:
+            self.client.images.pull(reference)
+            return True
+        except (APIError, DockerException):
+            return False
+
+    def import_rootfs(self, tarball: str, reference: str) -> str:
+        repository, _, tag = reference.partition(":")
+        self.api.import_image(src=tarball, repository=repository, tag=tag or "latest")
+        image = self.image_id(reference)
+        if image is None:
+            raise EngineError(f"importing {tarball} as {reference} left no image")
+        return image
+
+    def build(self, dockerfile: str, context: dict[str, bytes], *, tag: str, labels: dict[str, str],
+              on_line: Callable[[str], None]) -> BuildOutcome:
+        archive = _tar({"Dockerfile": dockerfile.encode(), **context})
+        step, log, cached, total = "(before the first step)", [], 0, 0
+        try:
+            for chunk in self.api.build(fileobj=archive, custom_context=True, tag=tag, labels=labels, rm=True,
+                                        forcerm=True, decode=True, pull=False):
+                for line in chunk.get("stream", "").splitlines():
+                    if line.startswith("Step "):
+                        step, total = line, total + 1
+                    cached += "Using cache" in line
+                    log.append(line)
+                    on_line(line)
+                if "error" in chunk:
+                    raise BuildFailure(step, log, chunk["error"].strip())
+        except APIError as error:
+            raise BuildFailure(step, log, str(error.explanation or error)) from None
+        image = self.image_id(tag)
+        if image is None:
+            raise BuildFailure(step, log, f"the build ended without an image tagged {tag}")
+        return BuildOutcome(image, cached, total, log)
+
+    # -- containers ---------------------------------------------------------------------------------------
+
+    @contextmanager
+    def start(self, image: str, config: ContainerConfig) -> Iterator[DockerBox]:
+        from testcontainers.core.container import DockerContainer
+
+        _install_cleanup()
+        limits = {}
+        if config.memory:
+            limits.update(mem_limit=config.memory, memswap_limit=config.memory)  # no swap: OOM shows as OOM
+        if config.cpus:
+            limits["nano_cpus"] = int(config.cpus * 1e9)
+        if config.pids:
+            limits["pids_limit"] = config.pids
+        # Safe defaults: never privileged, no added capabilities, no mounts; `init` reaps zombies of steps.
+        container = DockerContainer(image, command=["sleep", "infinity"], env=dict(config.env),
+                                    labels={**LABELS, **config.labels}, network_mode=config.network, init=True,
+                                    privileged=False, **limits)
+        try:
+            with container:  # testcontainers removes the container even when starting it fails
+                wrapped = container.get_wrapped_container()
+                with _live_lock:
+                    _live.add(wrapped.id)
+                try:
+                    yield DockerBox(wrapped.id, self)
+                finally:
+                    with _live_lock:
+                        _live.discard(wrapped.id)
+        except (APIError, DockerException) as error:
+            raise RunError(f"could not start a container of {image}: {error}",
+                           hint="check the image exists ('docker image ls') and the engine ('reprokit doctor')") from None
+
+    # -- garbage ------------------------------------------------------------------------------------------
+
+    def leftovers(self, *, include_live: bool = False) -> list[tuple[str, str, dict[str, str]]]:
+        """Every reprokit-labelled container, network and volume whose owner process is gone."""
+        found = []
+        selector = {"label": "reprokit.session"}
+        for container in self.api.containers(all=True, filters=selector):
+            found.append(("container", container["Id"], container.get("Labels") or {}))
+        for network in self.api.networks(filters=selector):
+            found.append(("network", network["Id"], network.get("Labels") or {}))
+        for volume in (self.api.volumes(filters=selector) or {}).get("Volumes") or []:
+            found.append(("volume", volume["Name"], volume.get("Labels") or {}))
+        return [f for f in found if include_live or not owner_alive(f[2])]
+
+    def remove(self, kind: str, resource_id: str) -> None:
+        try:
+            if kind == "container":
+                self.api.remove_container(resource_id, force=True, v=True)
+            elif kind == "network":
+                self.api.remove_network(resource_id)
+            else:
+                self.api.remove_volume(resource_id, force=True)
+        except NotFound:
+            pass
+
+
+class DockerBox:
+    """A running container: commands run through `docker exec`, bounded by `timeout` inside it."""
+
+    def __init__(self, container_id: str, engine: DockerEngine):
+        self.id = container_id
+        self._api = engine.api
+        self._client = engine.client
+
+    def exec(self, command: str, *, timeout: float, user: str | None = None, workdir: str | None = None,
+             env: dict[str, str] | None = None) -> ExecResult:
+        wrapped = ["timeout", "-k", str(KILL_GRACE_S), f"{timeout:g}", "sh", "-c", command]
+        since = time.time()
+        started = time.monotonic()
+        # If even SIGKILL inside the container does not end the step, kill the container from outside.
+        guard = threading.Timer(timeout + KILL_GRACE_S + 30, self._kill)
+        guard.daemon = True
+        guard.start()
+        try:
+            exec_id = self._api.exec_create(self.id, wrapped, user=user or "", workdir=workdir,
+                                            environment=env or None)["Id"]
+            stdout, stderr = self._api.exec_start(exec_id, demux=True)
+            code = self._api.exec_inspect(exec_id)["ExitCode"]
+        except (APIError, DockerException) as error:
+            raise RunError(f"could not run {command!r} in container {self.id[:12]}: {error}") from None
+        finally:
+            guard.cancel()
+        duration = time.monotonic() - started
+        timed_out = code in (124, 137) and duration >= timeout - 0.05
+        return ExecResult(code if code is not None else -1, _text(stdout), _text(stderr), round(duration, 3),
+                          timed_out=timed_out, oom_killed=code != 0 and self._oom_since(since))
+
+    def put_files(self, folder: str, files: dict[str, bytes], *, owner: str | None = None) -> None:
+        uid, _, gid = (owner or "0").partition(":")
+        numeric = uid.isdigit() and (not gid or gid.isdigit())
+        archive = _tar(files, uid=int(uid) if numeric else 0, gid=int(gid or uid) if numeric else 0)
+        try:
+            self._api.put_archive(self.id, folder, archive.getvalue())
+        except (APIError, DockerException) as error:
+            raise RunError(f"could not copy files into {folder} of container {self.id[:12]}: {error}") from None
+        if owner and not numeric:
+            names = " ".join(f"'{folder}/{name}'" for name in files)
+            self.exec(f"chown {owner} {names}", timeout=30, user="root")
+
+    def _oom_since(self, since: float) -> bool:
+        """Did the kernel's OOM killer act in this container since ``since``? (Docker's 'oom' event covers
+        exec'd processes too; the container's State.OOMKilled only covers its main process.)"""
+        events = self._client.events(since=f"{since:.9f}", until=f"{time.time():.9f}", decode=True,
+                                     filters={"container": self.id, "event": "oom"})
+        return any(True for _ in events)
+
+    def _kill(self) -> None:
+        try:
+            self._api.kill(self.id)
+        except DockerException:
+            pass
+
+
+def _tar(files: dict[str, bytes], *, uid: int = 0, gid: int = 0) -> io.BytesIO:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.uid, info.gid, info.mtime = len(data), 0o644, uid, gid, 0
+            archive.addfile(info, io.BytesIO(data))
+    buffer.seek(0)
+    return buffer
+
+
+def _text(data: bytes | None) -> str:
+    return (data or b"").decode("utf-8", errors="replace")
+
+
+def _cleanup_session() -> None:
+    """Remove every container this process started and has not removed yet."""
+    try:
+        api = docker.from_env(timeout=30).api
+        for container in api.containers(all=True, filters={"label": f"reprokit.session={SESSION}"}):
+            api.remove_container(container["Id"], force=True, v=True)
+    except DockerException:
+        pass
+
+
+_installed = False
+
+
+def _install_cleanup() -> None:
+    """On exit and on SIGTERM, remove what this process started (SIGINT unwinds the context managers)."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    atexit.register(_cleanup_session)
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        def on_term(signum, frame):
+            _cleanup_session()
+            raise SystemExit(128 + signum)
+
+        signal.signal(signal.SIGTERM, on_term)
+
+
+def interactive_shell(container_id: str, *, workdir: str) -> int:
+    """An interactive shell needs a TTY, which the docker CLI handles best."""
+    import subprocess
+
+    return subprocess.call(["docker", "exec", "-it", "-w", workdir, container_id, "sh", "-c",
+                            "command -v bash >/dev/null && exec bash || exec sh"])
+
+
+def engine_version() -> str:
+    return docker.from_env(timeout=5).version().get("Version", "?")

@@ -1,0 +1,121 @@
+"""The small interface between reprokit and a container engine; `_docker` implements it, tests fake it."""
+from __future__ import annotations
+
+import os
+import uuid
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+
+def _process_start(pid: int) -> str:
+    """The start time of a process (clock ticks since boot), so a reused pid is not taken for its owner."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+SESSION = uuid.uuid4().hex[:12]
+LABELS = {
+    "reprokit.session": SESSION,
+    "reprokit.owner-pid": str(os.getpid()),
+    "reprokit.owner-start": _process_start(os.getpid()),
+}
+
+
+def owner_alive(labels: dict[str, str]) -> bool:
+    """Is the reprokit process that created a resource with these labels still running?"""
+    try:
+        pid = int(labels.get("reprokit.owner-pid", ""))
+    except ValueError:
+        return False
+    start = labels.get("reprokit.owner-start")
+    if not os.path.exists(f"/proc/{pid}"):
+        return False
+    return not start or _process_start(pid) == start
+
+
+@dataclass(frozen=True)
+class ContainerConfig:
+    """How a container runs: everything that is not baked into its image."""
+
+    memory: str | None = None
+    cpus: float | None = None
+    pids: int | None = None
+    network: str = "bridge"
+    env: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """What one command did inside a container."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    duration_s: float
+    timed_out: bool = False
+    oom_killed: bool = False
+
+
+@dataclass(frozen=True)
+class BuildOutcome:
+    image_id: str
+    cached_steps: int
+    total_steps: int
+    log: list[str]
+
+
+class BuildFailure(Exception):
+    """Raised by an engine when a build fails: the failing step and the log so far."""
+
+    def __init__(self, step: str, log: list[str], error: str):
+        super().__init__(error)
+        self.step, self.log, self.error = step, log, error
+
+
+class Container(Protocol):
+    id: str
+
+    def exec(self, command: str, *, timeout: float, user: str | None = None, workdir: str | None = None,
+             env: dict[str, str] | None = None) -> ExecResult: ...
+
+    def put_files(self, folder: str, files: dict[str, bytes], *, owner: str | None = None) -> None: ...
+
+
+class Engine(Protocol):
+    def image_id(self, reference: str) -> str | None: ...
+
+    def build(self, dockerfile: str, context: dict[str, bytes], *, tag: str, labels: dict[str, str],
+              on_line: Callable[[str], None]) -> BuildOutcome: ...
+
+    def pull(self, reference: str) -> bool: ...
+
+    def import_rootfs(self, tarball: str, reference: str) -> str: ...
+
+    def start(self, image: str, config: ContainerConfig) -> AbstractContextManager[Container]: ...
+
+    def leftovers(self, *, include_live: bool = False) -> list[tuple[str, str, dict[str, str]]]: ...
+
+    def remove(self, kind: str, resource_id: str) -> None: ...
+
+
+_engine: Engine | None = None
+
+
+def get_engine() -> Engine:
+    """The process-wide engine: Docker unless a test installed another with ``set_engine``."""
+    global _engine
+    if _engine is None:
+        from ._docker import DockerEngine
+
+        _engine = DockerEngine()
+    return _engine
+
+
+def set_engine(engine: Engine | None) -> None:
+    global _engine
+    _engine = engine

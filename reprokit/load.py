@@ -1,0 +1,413 @@
+"""Load environment and case files into frozen specs, with errors that name file, line, field and fix."""
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from pydantic import BaseModel, ValidationError
+
+from .errors import SpecError
+from .spec import Case, EnvironmentSpec, debian_package_name, pip_requirement_name
+
+Key = tuple  # a path into a document: ("python_packages", 2), ("env", "TZ")
+MAP_FIELDS = ("env", "files", "limits")
+LIST_FIELDS: dict[str, Callable[[str], str]] = {
+    "system_packages": debian_package_name,
+    "python_packages": pip_requirement_name,
+}
+MAX_FILE_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Project:
+    """A folder holding environments/ and cases/; every path the library uses is relative to it."""
+
+    root: Path
+
+    @classmethod
+    def at(cls, root: Path | str | None = None) -> Project:
+        """The project at ``root``; else $REPROKIT_PROJECT; else the nearest folder up from the current one
+        that has environments/ (the CLI's and the quickstart's convenience, never used below this call)."""
+        if root is not None:
+            return cls(Path(root).resolve())
+        if os.environ.get("REPROKIT_PROJECT"):
+            return cls(Path(os.environ["REPROKIT_PROJECT"]).resolve())
+        here = Path.cwd().resolve()
+        for folder in (here, *here.parents):
+            if (folder / "environments").is_dir():
+                return cls(folder)
+        return cls(here)
+
+    @property
+    def environments(self) -> Path:
+        return self.root / "environments"
+
+    @property
+    def cases(self) -> Path:
+        return self.root / "cases"
+
+    def environment_names(self) -> list[str]:
+        return sorted(p.stem for p in self.environments.glob("*.yaml"))
+
+    def case_ids(self) -> list[str]:
+        return sorted(p.parent.name for p in self.cases.glob("*/case.yaml"))
+
+    def show(self, path: Path) -> str:
+        """A path as the user should read it: relative to the project when inside it."""
+        try:
+            return str(Path(path).resolve().relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+
+@dataclass
+class Doc:
+    """A YAML mapping turned into plain Python, with the file and line of every value in it."""
+
+    data: dict[str, Any]
+    where: dict[Key, tuple[str, int]] = field(default_factory=dict)
+    file: str = "<inline>"
+
+    def line_of(self, key: Key) -> tuple[str, int | None]:
+        for end in range(len(key), -1, -1):
+            if key[:end] in self.where:
+                return self.where[key[:end]]
+        return self.file, None
+
+    def error(self, key: Key, problem: str, hint: str | None = None) -> SpecError:
+        file, line = self.line_of(key)
+        return SpecError(file, dotted(key), problem, line=line, hint=hint)
+
+
+def dotted(key: Key) -> str:
+    """('python_packages', 2) -> 'python_packages[2]'; ('env', 'A') -> 'env.A'."""
+    text = ""
+    for part in key:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def read_yaml(path: Path, shown: str) -> Doc:
+    """Parse one YAML file into a Doc; any YAML problem becomes a SpecError naming the line."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise SpecError(shown, "", f"cannot read the file: {error.strerror}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise SpecError(shown, "", f"file is {len(raw)} bytes; a spec may have at most {MAX_FILE_BYTES}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SpecError(shown, "", f"not UTF-8 text (byte {error.start})", hint="save the file as UTF-8") from None
+    yaml = YAML(typ="rt", pure=True)
+    yaml.version = (1, 2)
+    try:
+        node = yaml.load(text)
+    except MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        problem = " ".join(filter(None, [error.context, error.problem])).replace("\n", " ")
+        raise SpecError(shown, "", f"invalid YAML: {problem}", line=mark.line + 1 if mark else None,
+                        hint="check the indentation and quoting on that line") from None
+    except (YAMLError, RecursionError, ValueError) as error:
+        raise SpecError(shown, "", f"invalid YAML: {type(error).__name__}: {error}"[:300]) from None
+    if node is None:
+        node = {}
+    doc = Doc({}, file=shown)
+    if not isinstance(node, dict):
+        raise SpecError(shown, "", f"the file must be a mapping of fields, got {type(node).__name__}", line=1)
+    try:
+        doc.data = _plain(node, (), doc)
+    except RecursionError:
+        raise SpecError(shown, "", "nesting is too deep for a spec") from None
+    return doc
+
+
+def _plain(node: Any, key: Key, doc: Doc) -> Any:
+    """Convert ruamel's round-trip objects to dict/list/scalars, recording each value's line."""
+    lc = getattr(node, "lc", None)
+    if isinstance(node, dict):
+        out = {}
+        for k, value in node.items():
+            if not isinstance(k, str):
+                raise doc.error(key, f"key {k!r} must be a string", hint="quote the key")
+            if lc is not None:
+                doc.where[key + (k,)] = (doc.file, lc.key(k)[0] + 1)
+            out[k] = _plain(value, key + (k,), doc)
+        return out
+    if isinstance(node, list):
+        for i in range(len(node)):
+            if lc is not None:
+                doc.where[key + (i,)] = (doc.file, lc.item(i)[0] + 1)
+        return [_plain(value, key + (i,), doc) for i, value in enumerate(node)]
+    if node is None or isinstance(node, (bool, int, float)):
+        return node if type(node) in (bool, int, float, type(None)) else (float(node) if isinstance(node, float) else int(node))
+    if isinstance(node, str):  # ruamel's ScalarString subclasses; a tagged scalar is not a str
+        return str(node)
+    tag = getattr(getattr(node, "tag", None), "value", None) or type(node).__name__
+    raise doc.error(key, f"YAML tags and typed values are not supported (found {tag})",
+                    hint="write the value as a plain quoted string")
+
+
+def _resolve_sources(doc: Doc, key: Key, base: Path, project: Project) -> None:
+    """Replace every ``{source: path}`` under ``doc.data[key]`` by the text of that file."""
+    files = doc.data.get(key[0])
+    if files is None:
+        return
+    if not isinstance(files, dict):
+        raise doc.error(key, f"expected a mapping of path -> text or {{source: file}}, got {files!r}")
+    for path, value in files.items():
+        if isinstance(value, dict):
+            if set(value) != {"source"} or not isinstance(value["source"], str):
+                raise doc.error(key + (path,), f"{value!r} is not text or {{source: relative/path}}")
+            source = (base / value["source"]).resolve()
+            try:
+                raw = source.read_bytes()
+            except OSError as error:
+                raise doc.error(key + (path, "source"), f"{value['source']!r}: {error.strerror} ({project.show(source)})",
+                                hint="the path is relative to the file that declares it") from None
+            try:
+                files[path] = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise doc.error(key + (path, "source"), f"{value['source']!r} is not UTF-8 text") from None
+
+
+# -- environments -------------------------------------------------------------------------------------------
+
+
+def load_environment(name: str, *, root: Path | str | None = None) -> EnvironmentSpec:
+    """Load ``environments/<name>.yaml`` with its ``extends`` chain applied."""
+    project = Project.at(root)
+    doc = _environment_doc(project, name, chain=(), referrer=None)
+    return _validate(EnvironmentSpec, doc, name=name)
+
+
+def environment_from_mapping(data: dict, *, name: str, project: Project, doc: Doc, key: Key) -> EnvironmentSpec:
+    """An environment declared inline (in a case), which may extend a named one."""
+    inline = Doc(data, {k[len(key):]: v for k, v in doc.where.items() if k[:len(key)] == key}, doc.file)
+    merged = _with_parent(project, inline, chain=(name,))
+    return _validate(EnvironmentSpec, merged, name=name, prefix=key, outer=doc)
+
+
+def _environment_doc(project: Project, name: str, *, chain: tuple[str, ...], referrer: tuple[Doc, Key] | None) -> Doc:
+    path = project.environments / f"{name}.yaml"
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", name) or not path.is_file():
+        available = project.environment_names()
+        close = difflib.get_close_matches(name, available, n=1)
+        problem = f"{name!r} is not an environment in {project.show(project.environments)}/"
+        hint = (f"did you mean '{close[0]}'? " if close else "") + f"available: {', '.join(available) or 'none'}"
+        if referrer:
+            raise referrer[0].error(referrer[1], problem, hint=hint)
+        raise SpecError(project.show(path), "", problem, hint=hint)
+    if name in chain:
+        raise SpecError(project.show(path), "extends", "cycle: " + " -> ".join((*chain, name)),
+                        hint="remove one of these 'extends'")
+    doc = read_yaml(path, project.show(path))
+    _resolve_sources(doc, ("files",), path.parent, project)
+    return _with_parent(project, doc, chain=(*chain, name))
+
+
+def _with_parent(project: Project, doc: Doc, *, chain: tuple[str, ...]) -> Doc:
+    parent_name = doc.data.pop("extends", None)
+    removals = doc.data.pop("remove", [])
+    if parent_name is None:
+        if removals:
+            raise doc.error(("remove",), "'remove' needs 'extends': there is nothing inherited to remove")
+        return doc
+    if not isinstance(parent_name, str):
+        raise doc.error(("extends",), f"{parent_name!r} is not an environment name")
+    parent = _environment_doc(project, parent_name, chain=chain, referrer=(doc, ("extends",)))
+    _apply_removals(parent, doc, removals)
+    return merge(parent, doc)
+
+
+def _apply_removals(parent: Doc, child: Doc, removals: Any) -> None:
+    """``remove: [timezone, env.ACME_MODE, python_packages.markupsafe]`` drops inherited entries."""
+    if not isinstance(removals, list):
+        raise child.error(("remove",), f"{removals!r} is not a list of 'field' or 'field.key' entries")
+    for i, entry in enumerate(removals):
+        if not isinstance(entry, str):
+            raise child.error(("remove", i), f"{entry!r} is not 'field' or 'field.key'")
+        fieldname, _, item = entry.partition(".")
+        if fieldname not in parent.data:
+            raise child.error(("remove", i), f"{entry!r}: the parent sets no '{fieldname}'",
+                              hint=f"inherited fields: {', '.join(parent.data) or 'none'}")
+        if not item:
+            del parent.data[fieldname]
+        elif fieldname in MAP_FIELDS and isinstance(parent.data[fieldname], dict) and item in parent.data[fieldname]:
+            del parent.data[fieldname][item]
+        elif fieldname in LIST_FIELDS and isinstance(parent.data[fieldname], list):
+            items = parent.data[fieldname]
+            kept = [p for p in items if _safe_name(LIST_FIELDS[fieldname], p) != _safe_name(LIST_FIELDS[fieldname], item)]
+            if len(kept) == len(items):
+                raise child.error(("remove", i), f"{entry!r}: the parent's {fieldname} has no {item!r}",
+                                  hint=f"it has: {', '.join(map(str, items))}")
+            parent.data[fieldname] = kept
+            parent.where = {k: v for k, v in parent.where.items() if k[:1] != (fieldname,)}
+        else:
+            raise child.error(("remove", i), f"{entry!r}: the parent's {fieldname} has no {item!r}")
+
+
+def _safe_name(name_of: Callable[[str], str], item: Any) -> str:
+    try:
+        return name_of(str(item))
+    except ValueError:
+        return str(item)
+
+
+def merge(parent: Doc, child: Doc) -> Doc:
+    """Child over parent: scalars replace, maps merge by key, package lists merge by package name."""
+    data = dict(parent.data)
+    where = dict(parent.where)
+    for name, value in child.data.items():
+        if name in MAP_FIELDS and isinstance(value, dict) and isinstance(data.get(name), dict):
+            data[name] = {**data[name], **value}
+        elif name in LIST_FIELDS and isinstance(value, list) and isinstance(data.get(name), list):
+            data[name], origins = _merge_packages(parent, child, name)
+            where = {k: v for k, v in where.items() if k[:1] != (name,) or len(k) == 1}
+            where.update({(name, i): origin for i, origin in enumerate(origins) if origin})
+            continue
+        else:
+            data[name] = value
+            where = {k: v for k, v in where.items() if k[:1] != (name,)}
+        where.update({k: v for k, v in child.where.items() if k[:1] == (name,)})
+    return Doc(data, where, child.file)
+
+
+def _merge_packages(parent: Doc, child: Doc, name: str) -> tuple[list, list]:
+    name_of = LIST_FIELDS[name]
+    merged: dict[str, tuple[str, tuple | None]] = {}
+    for doc in (parent, child):
+        for i, item in enumerate(doc.data[name]):
+            try:
+                key = name_of(str(item))
+            except ValueError as error:
+                raise doc.error((name, i), str(error)) from None
+            merged[key] = (item, doc.where.get((name, i)))
+    return [v[0] for v in merged.values()], [v[1] for v in merged.values()]
+
+
+# -- cases ----------------------------------------------------------------------------------------------------
+
+
+def load_case(case: str | Path, *, root: Path | str | None = None) -> Case:
+    """Load ``cases/<ID>/case.yaml`` (or a case folder or file path) with its environments resolved."""
+    project = Project.at(root)
+    path = Path(case)
+    if path.name == "case.yaml" or path.is_dir():
+        path = path / "case.yaml" if path.is_dir() else path
+    else:
+        path = project.cases / str(case) / "case.yaml"
+    if not path.is_file():
+        ids = project.case_ids()
+        close = difflib.get_close_matches(str(case), ids, n=1)
+        raise SpecError(project.show(path), "", f"no case {str(case)!r} here",
+                        hint=(f"did you mean '{close[0]}'? " if close else "") +
+                        f"cases: {', '.join(ids) or 'none'}; create one with 'reprokit case new ID'")
+    doc = read_yaml(path, project.show(path))
+    _resolve_sources(doc, ("files",), path.parent, project)
+    data = doc.data
+    for role, default in (("environment", None), ("baseline", "baseline")):
+        value = data.get(role, default)
+        if value is None:
+            raise doc.error((role,), "required field is missing",
+                            hint="name an environment from environments/ or declare one inline")
+        if isinstance(value, str):
+            referrer = (doc, (role,)) if role in data else (doc, ())
+            data[role] = _validate(EnvironmentSpec, _environment_doc(project, value, chain=(), referrer=referrer),
+                                   name=value)
+        elif isinstance(value, dict):
+            case_id = str(data.get("id", path.parent.name))
+            _inline_sources(doc, role, path.parent, project)
+            data[role] = environment_from_mapping(value, name=f"{case_id}/{role}", project=project, doc=doc,
+                                                  key=(role,))
+        else:
+            raise doc.error((role,), f"{value!r} is not an environment name or mapping")
+    if isinstance(data.get("steps"), list):
+        data["steps"] = [{"run": s} if isinstance(s, str) else s for s in data["steps"]]
+    case = _validate(Case, doc, folder=path.parent)
+    if case.id != path.parent.name and path.parent.parent == project.cases:
+        raise doc.error(("id",), f"{case.id!r} differs from the folder name {path.parent.name!r}",
+                        hint=f"rename the folder to cases/{case.id}/ or set id: {path.parent.name}")
+    return case
+
+
+def _inline_sources(doc: Doc, role: str, base: Path, project: Project) -> None:
+    inline = Doc(doc.data[role], {k[1:]: v for k, v in doc.where.items() if k[:1] == (role,)}, doc.file)
+    _resolve_sources(inline, ("files",), base, project)
+
+
+# -- validation -------------------------------------------------------------------------------------------------
+
+
+def _validate(model: type[BaseModel], doc: Doc, *, prefix: Key = (), outer: Doc | None = None, **fixed):
+    """Validate ``doc.data`` against ``model``; turn pydantic's errors into one SpecError."""
+    try:
+        return model.model_validate({**doc.data, **fixed})
+    except ValidationError as error:
+        lines = []
+        first = None
+        for problem in error.errors():
+            key = _data_key(doc.data, problem["loc"])
+            message = _describe(model, problem, key)
+            located = (outer or doc).error(prefix + key, message["problem"], hint=message.get("hint"))
+            first = first or located
+            lines.append(located.message + (f"  ({located.hint})" if located.hint else ""))
+        if len(lines) > 1:
+            first.message = "\n".join(lines)
+            first.hint = None
+        raise first from None
+
+
+def _data_key(data: Any, loc: tuple) -> Key:
+    """The part of pydantic's location that is a path in the data (drops union branch names)."""
+    key: list = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        elif isinstance(node, dict) and not key and isinstance(part, str):
+            key.append(part)  # a missing top-level field
+            break
+        else:
+            break
+        key.append(part)
+    return tuple(key)
+
+
+def _describe(model: type[BaseModel], problem: dict, key: Key) -> dict[str, str]:
+    kind, message = problem["type"], problem["msg"]
+    if kind == "extra_forbidden":
+        known = _fields_at(model, key[:-1])
+        close = difflib.get_close_matches(str(key[-1]), known, n=1)
+        hint = (f"did you mean '{close[0]}'? " if close else "") + f"known fields: {', '.join(known)}"
+        return {"problem": "unknown field", "hint": hint}
+    if kind == "missing":
+        return {"problem": "required field is missing"}
+    if kind == "value_error":
+        return {"problem": message.removeprefix("Value error, ")}
+    value = problem.get("input")
+    shown = repr(value) if not isinstance(value, (dict, list)) or len(repr(value)) < 80 else type(value).__name__
+    return {"problem": f"{shown}: {message[0].lower()}{message[1:]}"}
+
+
+def _fields_at(model: type[BaseModel], key: Key) -> list[str]:
+    for part in key:
+        if isinstance(part, int):
+            continue
+        annotation = model.model_fields.get(part)
+        inner = getattr(annotation, "annotation", None)
+        candidates = [inner, *getattr(inner, "__args__", ())]
+        nested = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+        if not nested:
+            break
+        model = nested[0]
+    return [name for name, f in model.model_fields.items() if not f.exclude and name not in ("name", "folder")]
