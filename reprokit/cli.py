@@ -184,6 +184,17 @@ def doctor():
     raise typer.Exit(1 if problems else 0)
 
 
+def _register_stages() -> None:
+    """Each stage module adds its own commands; they import their heavy dependencies lazily."""
+    import importlib
+
+    for stage in ("case", "collect", "isolate", "handoff"):
+        importlib.import_module(f"._cli_{stage}", __package__).register(app, env_app)
+
+
+_register_stages()
+
+
 def _print_yaml(data) -> None:
     from ruamel.yaml import YAML
 
