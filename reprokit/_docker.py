@@ -254,3 +254,6 @@ def interactive_shell(container_id: str, *, workdir: str) -> int:
 
 def engine_version() -> str:
     return docker.from_env(timeout=5).version().get("Version", "?")
+
+
+DockerEngine.abort = staticmethod(_cleanup_session)  # used on interrupt: ends running steps at once

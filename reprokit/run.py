@@ -67,10 +67,11 @@ def container_config(spec: EnvironmentSpec, *, labels: dict[str, str] | None = N
 
 @contextmanager
 def start(spec: EnvironmentSpec, *, engine: Engine | None = None, on_line: Callable[[str], None] | None = None,
-          labels: dict[str, str] | None = None, env: dict[str, str] | None = None) -> Iterator[Box]:
+          labels: dict[str, str] | None = None, env: dict[str, str] | None = None,
+          image: Image | None = None) -> Iterator[Box]:
     """Build (if needed) and start ``spec``; the container is removed when the block ends, however it ends."""
     engine = engine or get_engine()
-    image = build(spec, engine=engine, on_line=on_line)
+    image = image or build(spec, engine=engine, on_line=on_line)
     labels = {"reprokit.environment": spec.name[:200], **(labels or {})}
     with engine.start(image.tag, container_config(spec, labels=labels, env=env)) as container:
         yield Box(spec, image, container)

@@ -1,0 +1,71 @@
+"""Replay many cases (CI's regression suite): run them, summarise, and write JUnit XML."""
+from __future__ import annotations
+
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from xml.etree import ElementTree
+
+from .load import Project, load_case
+from .reproduce import CaseResult, run_case
+from .spec import Case
+
+
+def find_cases(paths: list[str], project: Project, scratch: Path) -> list[tuple[Case, Project]]:
+    """Cases named by folder, case.yaml, bundle (.tar.gz) or ID; none named means every case in the project."""
+    found = []
+    for entry in paths or [str(p.parent) for p in sorted(project.cases.glob("*/case.yaml"))]:
+        path = Path(entry)
+        if entry.endswith((".tar.gz", ".tgz")):
+            from .bundle import open_bundle
+
+            folder = open_bundle(path, scratch / path.name.split(".")[0])
+            root = folder.parent.parent if (folder.parent.parent / "environments").is_dir() else folder.parent
+            found.append((load_case(folder, root=root), Project(root)))
+        elif path.name == "case.yaml" or path.is_dir():
+            folder = path if path.is_dir() else path.parent
+            root = folder.resolve().parent.parent
+            where = Project(root) if (root / "environments").is_dir() else project
+            found.append((load_case(folder, root=where.root), where))
+        else:
+            found.append((load_case(entry, root=project.root), project))
+    return found
+
+
+def replay_cases(paths: list[str], *, project: str | Path | None = None, jobs: int = 1) -> list[CaseResult]:
+    """Load every case first (a bad file stops the replay before anything runs), then run them."""
+    where = Project.at(project)
+    with tempfile.TemporaryDirectory(prefix="reprokit-replay-") as scratch:
+        cases = find_cases(paths, where, Path(scratch))
+        from ._console import progress
+
+        with progress(f"replaying {len(cases)} case(s), {jobs} at a time") as on_line:
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                return list(pool.map(lambda item: run_case(item[0], project=item[1], on_line=on_line), cases))
+
+
+def summary_table(results: list[CaseResult]):
+    from rich.table import Table
+
+    table = Table("case", "status", "verdict", "as expected", "time", "title", title="replay")
+    for r in results:
+        ok = "[green]yes[/green]" if r.as_expected else "[red]NO[/red]"
+        table.add_row(r.case.id, r.case.status.value, r.verdict.value, ok, f"{r.duration_s:.1f}s", r.case.title)
+    passed = sum(r.as_expected for r in results)
+    table.caption = f"{passed} as expected, {len(results) - passed} not"
+    return table
+
+
+def write_junit(results: list[CaseResult], path: Path) -> None:
+    suite = ElementTree.Element("testsuite", name="reprokit", tests=str(len(results)),
+                                failures=str(sum(not r.as_expected for r in results)),
+                                time=f"{sum(r.duration_s for r in results):.3f}")
+    for r in results:
+        case = ElementTree.SubElement(suite, "testcase", classname="reprokit.cases", name=r.case.id,
+                                      time=f"{r.duration_s:.3f}")
+        if not r.as_expected:
+            failure = ElementTree.SubElement(case, "failure", message=f"{r.verdict.value}: {r.explain()}")
+            failure.text = f"reproduce: {r.reproduce}\n" + "\n".join(r.diffs["output"].values())
+        ElementTree.SubElement(case, "system-out").text = f"verdict: {r.verdict.value}"
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    ElementTree.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)

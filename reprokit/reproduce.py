@@ -1,0 +1,217 @@
+"""Run a case: its steps in the customer environment and in the baseline, then the verdict and the diffs."""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .build import Image, build
+from .compare import combined, facts_diff, output_diff, signature_holds, spec_diff, verdict
+from .engine import Engine, get_engine
+from .errors import ReprokitError
+from .history import History, default_path
+from .load import Project
+from .run import Box, RunResult, container_config, start
+from .spec import Case, EnvironmentSpec, Status, Verdict
+
+EVIDENCE_BYTES = 64 * 1024  # per stream and step, in history records
+EXPECTED = {
+    Status.OPEN: (Verdict.REPRODUCED, Verdict.FLAKY),
+    Status.KNOWN_ERROR: (Verdict.REPRODUCED, Verdict.FLAKY),
+    Status.FIXED: (Verdict.NOT_REPRODUCED,),
+}
+
+
+@dataclass
+class Attempt:
+    """One fresh container running all steps; steps stop at the first that fails or times out."""
+
+    steps: list[RunResult]
+    matched: bool
+
+    def to_dict(self) -> dict:
+        return {"matched": self.matched, "steps": [s.to_dict() for s in self.steps]}
+
+
+@dataclass
+class EnvironmentRun:
+    """A case's steps in one environment, ``repeat`` times."""
+
+    name: str
+    role: str
+    spec_hash: str
+    image: Image | None = None
+    error: str | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    facts: dict = field(default_factory=dict)
+    duration_s: float = 0.0
+
+    @property
+    def rate(self) -> float | None:
+        """How often the signature held; None when the environment could not be built or started."""
+        if self.error is not None or not self.attempts:
+            return None
+        return sum(a.matched for a in self.attempts) / len(self.attempts)
+
+    @property
+    def matched(self) -> bool | None:
+        return None if self.rate is None else self.rate > 0
+
+    def output(self) -> RunResult:
+        return combined(self.attempts[0].steps if self.attempts else [])
+
+    def to_dict(self) -> dict:
+        image = None if self.image is None else {"tag": self.image.tag, "id": self.image.id, "built": self.image.built}
+        return {"name": self.name, "role": self.role, "spec_hash": self.spec_hash, "image": image,
+                "error": self.error, "matched": self.matched, "rate": self.rate, "duration_s": self.duration_s,
+                "attempts": [a.to_dict() for a in self.attempts], "facts": self.facts}
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    verdict: Verdict
+    runs: dict[str, EnvironmentRun]
+    diffs: dict
+    repeat: int
+    duration_s: float
+    reproduce: str
+
+    @property
+    def as_expected(self) -> bool:
+        """Does what happened match the case's status? (open/known-error: reproduces; fixed: does not)"""
+        return self.verdict in EXPECTED[self.case.status]
+
+    def explain(self) -> str:
+        """One sentence on why the outcome is or is not what the case's status expects."""
+        if self.verdict is Verdict.ERROR:
+            return "; ".join(f"{r.role} ({r.name}): {r.error}" for r in self.runs.values() if r.error)
+        if self.as_expected:
+            return self.verdict.describe()
+        if self.case.status is Status.FIXED:
+            return f"the case is marked fixed but gave {self.verdict.value}: {self.verdict.describe()} — regression?"
+        return f"no longer reproduces — fixed? ({self.verdict.value}: {self.verdict.describe()})"
+
+    def to_dict(self) -> dict:
+        rates = {role: run.rate for role, run in self.runs.items()}
+        return {"case": self.case.id, "title": self.case.title, "customer": self.case.customer,
+                "status": self.case.status.value, "verdict": self.verdict.value,
+                "verdict_description": self.verdict.describe(), "as_expected": self.as_expected,
+                "explanation": self.explain(), "repeat": self.repeat, "reproduction_rate": rates,
+                "runs": {role: run.to_dict() for role, run in self.runs.items()}, "diffs": self.diffs,
+                "duration_s": self.duration_s, "reproduce": self.reproduce}
+
+    def records(self) -> list[dict]:
+        return [{"case": self.case.id, "environment": run.name, "role": run.role, "spec_hash": run.spec_hash,
+                 "image_id": run.image.id if run.image else None, "verdict": self.verdict.value,
+                 "matched": run.matched, "duration_s": run.duration_s, "evidence": _evidence(run)}
+                for run in self.runs.values()]
+
+
+def run_case(case: Case, *, project: Project, repeat: int = 1, engine: Engine | None = None,
+             on_line: Callable[[str], None] | None = None, record: bool = True) -> CaseResult:
+    """Run ``case`` in its environment and its baseline at once; record and return the outcome."""
+    started = time.monotonic()
+    roles = {"environment": case.environment, "baseline": case.baseline}
+    runs = observe_many(case, roles, project=project, repeat=repeat, engine=engine, on_line=on_line)
+    result = CaseResult(case, verdict(runs["environment"].rate, runs["baseline"].rate), runs,
+                        diffs(case, runs["baseline"], runs["environment"]), repeat,
+                        round(time.monotonic() - started, 3), reproduce_command(case, project))
+    if record:
+        History(default_path(project.root)).record(result.records())
+    return result
+
+
+def observe_many(case: Case, specs: dict[str, EnvironmentSpec], *, project: Project, repeat: int = 1,
+                 jobs: int = 2, engine: Engine | None = None,
+                 on_line: Callable[[str], None] | None = None) -> dict[str, EnvironmentRun]:
+    """Observe the case in several environments concurrently; an interrupt removes every container at once."""
+    engine = engine or get_engine()
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {role: pool.submit(observe, case, spec, role=role, repeat=repeat, engine=engine,
+                                     on_line=on_line, facts_cache=project.root / ".reprokit" / "facts")
+                   for role, spec in specs.items()}
+        try:
+            return {role: future.result() for role, future in futures.items()}
+        except BaseException:
+            for future in futures.values():
+                future.cancel()
+            abort = getattr(engine, "abort", None)
+            if abort:
+                abort()
+            raise
+
+
+def observe(case: Case, spec: EnvironmentSpec, *, role: str, repeat: int = 1, engine: Engine | None = None,
+            on_line: Callable[[str], None] | None = None, facts_cache: Path | None = None) -> EnvironmentRun:
+    """Build ``spec`` and run the case's steps in ``repeat`` fresh containers; a failure to build or start
+    is recorded in ``error`` (the run then has no outcome), never raised."""
+    engine = engine or get_engine()
+    started = time.monotonic()
+    run = EnvironmentRun(spec.name, role, spec.content_hash())
+    try:
+        run.image = build(spec, engine=engine, on_line=on_line)
+        for _ in range(repeat):
+            with start(spec, engine=engine, image=run.image, labels={"reprokit.case": case.id[:200]}) as box:
+                box.put_files(case.files)
+                steps = run_steps(box, case)
+                run.attempts.append(Attempt(steps, signature_holds(case.expect, combined(steps))))
+                if not run.facts:
+                    run.facts = facts(box, cache=facts_cache)
+    except ReprokitError as error:
+        run.error = str(error)
+    run.duration_s = round(time.monotonic() - started, 3)
+    return run
+
+
+def run_steps(box: Box, case: Case) -> list[RunResult]:
+    results = []
+    for step in case.steps:
+        results.append(box.run(step.run, timeout=step.timeout))
+        if results[-1].exit_code != 0 or results[-1].timed_out:
+            break
+    return results
+
+
+def facts(box: Box, *, cache: Path | None) -> dict:
+    """The box's facts; cached by image and container settings, which fully determine them on this host."""
+    if cache is None:
+        return box.facts()
+    config = container_config(box.spec)
+    key = hashlib.sha256(f"{box.image.id}|{config.memory}|{config.cpus}|{config.pids}|{config.network}".encode())
+    path = cache / f"{key.hexdigest()[:32]}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        found = box.facts()
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{time.monotonic_ns()}.tmp")
+        tmp.write_text(json.dumps(found))
+        tmp.replace(path)
+        return found
+
+
+def diffs(case: Case, baseline: EnvironmentRun, environment: EnvironmentRun) -> dict:
+    return {"spec": spec_diff(case.baseline, case.environment),
+            "facts": facts_diff(baseline.facts, environment.facts) if baseline.facts and environment.facts else [],
+            "output": output_diff(baseline.output(), environment.output(), masks=case.masks)}
+
+
+def reproduce_command(case: Case, project: Project) -> str:
+    folder = case.folder
+    if folder is not None and folder.parent == project.cases:
+        return f"reprokit case run {case.id} -C {project.root}"
+    return f"reprokit case run {folder or case.id}"
+
+
+def _evidence(run: EnvironmentRun) -> dict:
+    cut = lambda text: text if len(text) <= EVIDENCE_BYTES else text[:EVIDENCE_BYTES] + "\n[truncated]"  # noqa: E731
+    return {"error": run.error, "rate": run.rate,
+            "attempts": [{"matched": a.matched, "steps": [{**s.to_dict(), "stdout": cut(s.stdout),
+                                                           "stderr": cut(s.stderr)} for s in a.steps]}
+                         for a in run.attempts],
+            "facts": {k: v for k, v in run.facts.items() if k not in ("debian_packages",)}}
