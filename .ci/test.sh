@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source .ci/setup.sh
-.venv/bin/python -m pytest tests "$@"
+.venv/bin/python -m pytest tests cases "$@"

@@ -151,7 +151,7 @@ def show_result(result) -> None:
     for run in result.runs.values():
         if run.error:
             err.print(f"{run.role} ({run.name}): {run.error}", markup=False)
-    out.print(f"[dim]reproduce: {escape(result.reproduce)}[/dim]")
+    out.print(f"[dim]reproduce: {escape(result.reproduce)}[/dim]", soft_wrap=True)
 
 
 def replay(paths: List[str] = typer.Argument(None, help="case folders, case.yaml files or .tar.gz bundles"),

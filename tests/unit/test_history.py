@@ -1,0 +1,40 @@
+"""Run records in SQLite (reprokit/history.py)."""
+from __future__ import annotations
+
+import multiprocessing
+
+from reprokit.history import History
+
+
+def row(case="SUP-1", role="environment", **extra):
+    return {"case": case, "environment": "acme", "role": role, "verdict": "REPRODUCED", "matched": True,
+            "duration_s": 1.5, "evidence": {"stdout": "x"}, **extra}
+
+
+def test_records_come_back_newest_first_with_their_evidence(tmp_path):
+    history = History(tmp_path / "h.sqlite")
+    history.record([row(), row(role="baseline", matched=False)])
+    history.record([row(case="SUP-2")])
+    records = history.records()
+    assert [r["case"] for r in records] == ["SUP-2", "SUP-1", "SUP-1"]
+    assert records[1]["matched"] is False and records[2]["evidence"] == {"stdout": "x"}
+    assert [r["case"] for r in history.records("SUP-1")] == ["SUP-1", "SUP-1"]
+
+
+def _write_many(path, worker):
+    history = History(path)
+    for i in range(25):
+        history.record([row(case=f"W{worker}-{i}"), row(case=f"W{worker}-{i}", role="baseline")])
+
+
+def test_concurrent_processes_lose_no_record(tmp_path):
+    path = tmp_path / "h.sqlite"
+    History(path)
+    workers = [multiprocessing.Process(target=_write_many, args=(path, w)) for w in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    records = History(path).records()
+    assert len(records) == 4 * 25 * 2
+    assert len({(r["case"], r["role"]) for r in records}) == 200
