@@ -16,6 +16,10 @@ _EXPORTS = {
     "build": "build", "Image": "build",
     "start": "run", "Box": "run", "RunResult": "run",
     "bootstrap": "images",
+    "run_case": "reproduce", "CaseResult": "reproduce", "EnvironmentRun": "reproduce",
+    "replay_cases": "replay", "History": "history",
+    "write_bundle": "bundle", "open_bundle": "bundle", "import_bundle": "bundle",
+    "triage": "triage", "knowledge_base": "triage",
 }
 __all__ = sorted([*_EXPORTS, "__version__"])
 

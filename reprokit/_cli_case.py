@@ -58,6 +58,17 @@ def case_new(case_id: str, title: str = typer.Option("TODO: what the customer se
     out.print(f"created {where.show(folder)}/case.yaml and repro.py")
 
 
+@case_app.command("import")
+def case_import(bundle: Path, project: Optional[str] = ProjectOption):
+    """Add a case bundle (from `reprokit bundle`) to cases/, after checking it is safe and intact."""
+    from .bundle import import_bundle
+    from .load import Project
+
+    where = Project.at(project)
+    folder = import_bundle(bundle, where)
+    out.print(f"imported {where.show(folder)}; run it with: reprokit case run {folder.name}")
+
+
 @case_app.command("run", help="Run a case in its customer environment and its baseline and give the verdict."
                               "\n\n" + EXIT_CODES)
 def case_run(case_id: str,
@@ -137,6 +148,8 @@ def show_result(result) -> None:
     out.print(runs)
     for title, key, label in (("declared difference", "spec", "field"), ("observed difference", "facts", "fact")):
         items = result.diffs[key]
+        if key == "facts":
+            items = _relevant_facts(items, result.case)
         if items:
             table = Table(label, "baseline", "environment", title=f"{title} ({len(items)})", title_justify="left")
             for item in items[:25]:
@@ -152,6 +165,20 @@ def show_result(result) -> None:
         if run.error:
             err.print(f"{run.role} ({run.name}): {run.error}", markup=False)
     out.print(f"[dim]reproduce: {escape(result.reproduce)}[/dim]", soft_wrap=True)
+
+
+def _relevant_facts(items: list[dict], case) -> list[dict]:
+    """Debian packages differ by the hundred between releases: keep those related to a declared package
+    (sqlite3 -> libsqlite3-0) and fold the rest into one line; the JSON keeps them all."""
+    import re
+
+    declared = {re.sub(r"[\d.-]+$", "", p.split("=")[0]) for s in (case.environment, case.baseline)
+                for p in s.system_packages}
+    packages = [i for i in items if i["fact"].startswith("debian_packages.")]
+    kept = [i for i in packages if any(d and d in i["fact"] for d in declared)]
+    rest = len(packages) - len(kept)
+    folded = [{"fact": f"debian_packages ({rest} more)", "baseline": "", "environment": "see --json"}] if rest else []
+    return [i for i in items if i not in packages] + kept + folded
 
 
 def replay(paths: List[str] = typer.Argument(None, help="case folders, case.yaml files or .tar.gz bundles"),

@@ -26,11 +26,16 @@ def _project(root):
     return Project.at(root)
 
 
-@app.callback()
-def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.")):
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         out.print(__version__)
         raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                       help="Print the version and exit.")):
+    """Reproduce customers' bugs in containers that match their environment."""
 
 
 # -- env ------------------------------------------------------------------------------------------------------
