@@ -85,24 +85,27 @@ def output_diff(baseline: RunResult, environment: RunResult, *, masks: Iterable[
 
 
 def flatten_spec(spec: EnvironmentSpec) -> dict[str, str]:
-    """An environment as 'field[.key]' -> value, one entry per independently changeable thing."""
+    """An environment as 'field[.key]' -> value, one entry per independently changeable thing; unset
+    optional fields are absent. Isolation's atoms are the entries where two environments differ."""
     from .spec import debian_package_name, pip_requirement_name
 
-    flat = {
-        "os": spec.os, "python": spec.python, "user": spec.user or "", "workdir": spec.workdir,
-        "timezone": spec.timezone or "", "locale": spec.locale or "", "network": spec.network,
-    }
+    flat = {name: str(getattr(spec, name)) for name in ("os", "python", "user", "workdir", "timezone", "locale",
+                                                        "network") if getattr(spec, name) is not None}
     flat.update({f"system_packages.{debian_package_name(p)}": p for p in spec.system_packages})
     flat.update({f"python_packages.{pip_requirement_name(p)}": p for p in spec.python_packages})
-    flat.update({f"env.{k}": v for k, v in spec.env.items()})
-    flat.update({f"files.{path}": text for path, text in spec.files.items()})
-    flat.update({f"limits.{k}": "" if v is None else str(v) for k, v in spec.limits.model_dump().items()})
+    flat.update({f"env.{k}": v for k, v in sorted(spec.env.items())})
+    flat.update({f"files.{path}": text for path, text in sorted(spec.files.items())})
+    flat.update({f"limits.{k}": str(v) for k, v in spec.limits.model_dump().items() if v is not None})
     return flat
 
 
 def spec_diff(baseline: EnvironmentSpec, environment: EnvironmentSpec) -> list[dict[str, str]]:
-    """The declared difference, computable without building anything."""
-    return _diff(flatten_spec(baseline), flatten_spec(environment), "field")
+    """The declared difference, computable without building anything: one row per atom (see isolate)."""
+    from .isolate import atoms
+
+    shown = lambda value: "(absent)" if value is None else value  # noqa: E731
+    return [{"field": a.name, "baseline": shown(a.baseline), "environment": shown(a.customer)}
+            for a in atoms(baseline, environment)]
 
 
 def facts_diff(baseline: dict, environment: dict) -> list[dict[str, str]]:

@@ -20,6 +20,11 @@ LIST_FIELDS: dict[str, Callable[[str], str]] = {
     "python_packages": pip_requirement_name,
 }
 MAX_FILE_BYTES = 1 << 20
+# Aliases let a 1 KB file expand to billions of values (the "billion laughs"); no real spec comes near this.
+MAX_VALUES = 100_000
+# ruamel's parser recurses per nesting level and slows down quadratically as it nears the recursion limit
+# (3000 nested brackets take ~20 s before failing), so deeper text is refused before it is parsed.
+MAX_DEPTH = 100
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,7 @@ class Doc:
     data: dict[str, Any]
     where: dict[Key, tuple[str, int]] = field(default_factory=dict)
     file: str = "<inline>"
+    values: int = 0  # how many values _plain has produced so far (aliases counted every time they expand)
 
     def line_of(self, key: Key) -> tuple[str, int | None]:
         for end in range(len(key), -1, -1):
@@ -106,6 +112,10 @@ def read_yaml(path: Path, shown: str) -> Doc:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise SpecError(shown, "", f"not UTF-8 text (byte {error.start})", hint="save the file as UTF-8") from None
+    deep = _too_deep(text)
+    if deep is not None:
+        raise SpecError(shown, "", f"nesting is deeper than {MAX_DEPTH} levels", line=deep,
+                        hint="a spec nests a few levels at most; check the brackets and indentation")
     yaml = YAML(typ="rt", pure=True)
     yaml.version = (1, 2)
     try:
@@ -121,7 +131,9 @@ def read_yaml(path: Path, shown: str) -> Doc:
         node = {}
     doc = Doc({}, file=shown)
     if not isinstance(node, dict):
-        raise SpecError(shown, "", f"the file must be a mapping of fields, got {type(node).__name__}", line=1)
+        kind = "a list" if isinstance(node, list) else f"the single value {str(node)[:60]!r}"
+        raise SpecError(shown, "", f"the file must be a mapping of fields (field: value), got {kind}", line=1,
+                        hint="start each line with a field name, e.g. 'os: debian:bookworm'")
     try:
         doc.data = _plain(node, (), doc)
     except RecursionError:
@@ -129,14 +141,35 @@ def read_yaml(path: Path, shown: str) -> Doc:
     return doc
 
 
+def _too_deep(text: str) -> int | None:
+    """The first line nesting deeper than MAX_DEPTH (open flow brackets + block indentation), if any.
+    An over-estimate is harmless: brackets inside quoted strings count too, but no spec has a hundred."""
+    flow = 0
+    for number, line in enumerate(text.splitlines(), 1):
+        block = len(line) - len(line.lstrip(" -?:"))  # indentation and compact "- - -" nesting
+        deepest = flow
+        for char in line if "[" in line or "{" in line or flow else ():
+            flow = flow + 1 if char in "[{" else max(0, flow - 1) if char in "]}" else flow
+            deepest = max(deepest, flow)
+        if deepest + block // 2 > MAX_DEPTH:
+            return number
+    return None
+
+
 def _plain(node: Any, key: Key, doc: Doc) -> Any:
     """Convert ruamel's round-trip objects to dict/list/scalars, recording each value's line."""
     lc = getattr(node, "lc", None)
+    doc.values += 1
+    if doc.values > MAX_VALUES:
+        raise doc.error(key, f"more than {MAX_VALUES} values (are YAML aliases expanding?)",
+                        hint="write the values out; a spec needs no anchors or aliases")
     if isinstance(node, dict):
         out = {}
         for k, value in node.items():
             if not isinstance(k, str):
-                raise doc.error(key, f"key {k!r} must be a string", hint="quote the key")
+                line = lc.key(k)[0] + 1 if lc is not None else doc.line_of(key)[1]
+                raise SpecError(doc.file, dotted(key), f"key {k!r} must be a string", line=line,
+                                hint="quote the key")
             if lc is not None:
                 doc.where[key + (k,)] = (doc.file, lc.key(k)[0] + 1)
             out[k] = _plain(value, key + (k,), doc)
@@ -167,6 +200,11 @@ def _resolve_sources(doc: Doc, key: Key, base: Path, project: Project) -> None:
             if set(value) != {"source"} or not isinstance(value["source"], str):
                 raise doc.error(key + (path,), f"{value!r} is not text or {{source: relative/path}}")
             source = (base / value["source"]).resolve()
+            if not (source.is_relative_to(project.root) or source.is_relative_to(base.resolve())):
+                # Cases travel in bundles: a source must not read the host's files outside the project.
+                raise doc.error(key + (path, "source"), f"{value['source']!r} points outside the project "
+                                f"({source})", hint="copy the file into the project and name it relative to "
+                                "the file that declares it")
             try:
                 raw = source.read_bytes()
             except OSError as error:
@@ -185,7 +223,7 @@ def load_environment(name: str, *, root: Path | str | None = None) -> Environmen
     """Load ``environments/<name>.yaml`` with its ``extends`` chain applied."""
     project = Project.at(root)
     doc = _environment_doc(project, name, chain=(), referrer=None)
-    return _validate(EnvironmentSpec, doc, name=name)
+    return _validate(EnvironmentSpec, doc, name=name, source=project.environments / f"{name}.yaml")
 
 
 def environment_from_mapping(data: dict, *, name: str, project: Project, doc: Doc, key: Key) -> EnvironmentSpec:
@@ -206,8 +244,10 @@ def _environment_doc(project: Project, name: str, *, chain: tuple[str, ...], ref
             raise referrer[0].error(referrer[1], problem, hint=hint)
         raise SpecError(project.show(path), "", problem, hint=hint)
     if name in chain:
-        raise SpecError(project.show(path), "extends", "cycle: " + " -> ".join((*chain, name)),
-                        hint="remove one of these 'extends'")
+        problem, hint = "cycle: " + " -> ".join((*chain, name)), "remove one of these 'extends'"
+        if referrer:  # point at the `extends:` line that closes the cycle
+            raise referrer[0].error(referrer[1], problem, hint=hint)
+        raise SpecError(project.show(path), "extends", problem, hint=hint)
     doc = read_yaml(path, project.show(path))
     _resolve_sources(doc, ("files",), path.parent, project)
     return _with_parent(project, doc, chain=(*chain, name))
@@ -216,6 +256,9 @@ def _environment_doc(project: Project, name: str, *, chain: tuple[str, ...], ref
 def _with_parent(project: Project, doc: Doc, *, chain: tuple[str, ...]) -> Doc:
     parent_name = doc.data.pop("extends", None)
     removals = doc.data.pop("remove", [])
+    for name in LIST_FIELDS:  # the spec checks these too, but cannot say which item is wrong
+        if isinstance(doc.data.get(name), list):
+            _package_names(doc, name)
     if parent_name is None:
         if removals:
             raise doc.error(("remove",), "'remove' needs 'extends': there is nothing inherited to remove")
@@ -281,16 +324,28 @@ def merge(parent: Doc, child: Doc) -> Doc:
 
 
 def _merge_packages(parent: Doc, child: Doc, name: str) -> tuple[list, list]:
-    name_of = LIST_FIELDS[name]
     merged: dict[str, tuple[str, tuple | None]] = {}
     for doc in (parent, child):
-        for i, item in enumerate(doc.data[name]):
-            try:
-                key = name_of(str(item))
-            except ValueError as error:
-                raise doc.error((name, i), str(error)) from None
+        for i, (key, item) in enumerate(zip(_package_names(doc, name), doc.data[name])):
             merged[key] = (item, doc.where.get((name, i)))
     return [v[0] for v in merged.values()], [v[1] for v in merged.values()]
+
+
+def _package_names(doc: Doc, name: str) -> list[str]:
+    """The package name of each item of ``doc.data[name]``; a bad item is reported at its own index."""
+    names: list[str] = []
+    for i, item in enumerate(doc.data[name]):
+        if not isinstance(item, str):
+            raise doc.error((name, i), f"{item!r} is not a string", hint="quote it, e.g. 'name==1.0'")
+        try:
+            key = LIST_FIELDS[name](item)
+        except ValueError as error:
+            raise doc.error((name, i), str(error)) from None
+        if key in names:
+            raise doc.error((name, i), f"{item!r} repeats package {key!r} (already "
+                            f"{doc.data[name][names.index(key)]!r}); keep one")
+        names.append(key)
+    return names
 
 
 # -- cases ----------------------------------------------------------------------------------------------------
@@ -321,7 +376,7 @@ def load_case(case: str | Path, *, root: Path | str | None = None) -> Case:
         if isinstance(value, str):
             referrer = (doc, (role,)) if role in data else (doc, ())
             data[role] = _validate(EnvironmentSpec, _environment_doc(project, value, chain=(), referrer=referrer),
-                                   name=value)
+                                   name=value, source=project.environments / f"{value}.yaml")
         elif isinstance(value, dict):
             case_id = str(data.get("id", path.parent.name))
             _inline_sources(doc, role, path.parent, project)
@@ -348,6 +403,10 @@ def _inline_sources(doc: Doc, role: str, base: Path, project: Project) -> None:
 
 def _validate(model: type[BaseModel], doc: Doc, *, prefix: Key = (), outer: Doc | None = None, **fixed):
     """Validate ``doc.data`` against ``model``; turn pydantic's errors into one SpecError."""
+    for internal in ("name", "source", "folder"):  # set by the loader, never by the file
+        if internal in doc.data:
+            raise (outer or doc).error(prefix + (internal,), "unknown field",
+                                       hint="the name is the file's stem; remove this field")
     try:
         return model.model_validate({**doc.data, **fixed})
     except ValidationError as error:

@@ -55,7 +55,7 @@ def check_python(spec: EnvironmentSpec) -> None:
     image, _, suite = spec.os.partition(":")
     provided = DEBIAN_PYTHON.get(suite) if image.endswith("debian") else None
     if provided is not None and provided != spec.python:
-        where = spec.source or spec.name
+        where = f"{spec.source.parent.name}/{spec.source.name}" if spec.source else spec.name
         others = [s for s, v in DEBIAN_PYTHON.items() if v == spec.python]
         hint = (f"use os: debian:{others[0]} for Python {spec.python}, " if others else "") + \
             f"or set python: system (Python {provided} on {spec.os})"

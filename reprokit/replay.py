@@ -47,7 +47,8 @@ def replay_cases(paths: list[str], *, project: str | Path | None = None, jobs: i
 def summary_table(results: list[CaseResult]):
     from rich.table import Table
 
-    table = Table("case", "status", "verdict", "as expected", "time", "title", title="replay")
+    table = Table("case", "status", "verdict", "as expected", "time", title="replay")
+    table.add_column("title", no_wrap=True, overflow="ellipsis")
     for r in results:
         ok = "[green]yes[/green]" if r.as_expected else "[red]NO[/red]"
         table.add_row(r.case.id, r.case.status.value, r.verdict.value, ok, f"{r.duration_s:.1f}s", r.case.title)

@@ -147,25 +147,37 @@ def observe_many(case: Case, specs: dict[str, EnvironmentSpec], *, project: Proj
 
 
 def observe(case: Case, spec: EnvironmentSpec, *, role: str, repeat: int = 1, engine: Engine | None = None,
-            on_line: Callable[[str], None] | None = None, facts_cache: Path | None = None) -> EnvironmentRun:
+            on_line: Callable[[str], None] | None = None, facts_cache: Path | None = None,
+            read_facts: bool = True, overlay: bool = False) -> EnvironmentRun:
     """Build ``spec`` and run the case's steps in ``repeat`` fresh containers; a failure to build or start
-    is recorded in ``error`` (the run then has no outcome), never raised."""
+    is recorded in ``error`` (the run then has no outcome), never raised. With ``overlay``, env vars and files
+    are applied when the container starts instead of in the image (see ``image_spec``)."""
     engine = engine or get_engine()
     started = time.monotonic()
     run = EnvironmentRun(spec.name, role, spec.content_hash())
+    labels = {"reprokit.case": case.id[:200], "reprokit.role": role}
     try:
-        run.image = build(spec, engine=engine, on_line=on_line)
+        run.image = build(image_spec(spec) if overlay else spec, engine=engine, on_line=on_line)
         for _ in range(repeat):
-            with start(spec, engine=engine, image=run.image, labels={"reprokit.case": case.id[:200]}) as box:
+            with start(spec, engine=engine, image=run.image, labels=labels,
+                       env=dict(spec.env) if overlay else None) as box:
+                if overlay and spec.files:
+                    box.container.put_files("/", {p.lstrip("/"): t.encode() for p, t in spec.files.items()})
                 box.put_files(case.files)
                 steps = run_steps(box, case)
                 run.attempts.append(Attempt(steps, signature_holds(case.expect, combined(steps))))
-                if not run.facts:
+                if read_facts and not run.facts:
                     run.facts = facts(box, cache=facts_cache)
     except ReprokitError as error:
         run.error = str(error)
     run.duration_s = round(time.monotonic() - started, 3)
     return run
+
+
+def image_spec(spec: EnvironmentSpec) -> EnvironmentSpec:
+    """What goes into the image when env vars and files are applied at container start: environments that
+    differ only in env, files, limits or network then share one image (isolation's hybrids do)."""
+    return spec.model_copy(update={"env": {}, "files": {}})
 
 
 def run_steps(box: Box, case: Case) -> list[RunResult]:

@@ -88,7 +88,7 @@ def test_spec_diff_lists_each_package_env_var_and_file_once():
     fields = {d["field"]: (d["baseline"], d["environment"]) for d in spec_diff(base, customer)}
     assert fields == {
         "os": ("debian:bookworm", "debian:bullseye"),
-        "timezone": ("", "Asia/Kolkata"),
+        "timezone": ("(absent)", "Asia/Kolkata"),
         "python_packages.markupsafe": ("markupsafe==2.0.1", "MarkupSafe==2.1.0"),
         "env.B": ("(absent)", "2"),
         "files./etc/x.ini": ("a", "b"),

@@ -1,0 +1,390 @@
+"""Isolate: split two environments' difference into atoms, group the inseparable ones, and build hybrids."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Literal
+
+from .compare import flatten_spec
+from ._ddmin import Outcome, ProbeRecord, SearchReport, search
+from .engine import Engine
+from .errors import IsolateError
+from .load import Project
+from .render import DEBIAN_PYTHON
+from .spec import Case, EnvironmentSpec, debian_package_name, pip_requirement_name
+
+SCALARS = ("os", "python", "user", "workdir", "timezone", "locale", "network")
+PACKAGES: dict[str, Callable[[str], str]] = {"system_packages": debian_package_name,
+                                              "python_packages": pip_requirement_name}
+MAPS = ("env", "files", "limits")
+# Applied when the container starts (environment, copied files, cgroup limits, network), so hybrids that differ
+# only in these share one image. Everything else is baked into the image and needs a build.
+RUNTIME_FIELDS = ("env", "files", "limits", "network")
+Resolution = Literal["ok", "conflict", "unknown"]
+
+
+@dataclass(frozen=True)
+class Atom:
+    """One indivisible difference: a field (and key) whose value goes from ``baseline`` to ``customer``;
+    None means absent on that side."""
+
+    field: str
+    key: str | None
+    baseline: str | None
+    customer: str | None
+    order: int = field(default=0, compare=False)  # position in atoms(): hybrids apply atoms in this order
+
+    @property
+    def name(self) -> str:
+        return self.field if self.key is None else f"{self.field}.{self.key}"
+
+    @property
+    def rebuild(self) -> bool:
+        """Does applying it need another image? (No for what is applied when the container starts.)"""
+        return self.field not in RUNTIME_FIELDS
+
+    def describe(self) -> str:
+        return f"{self.name}: {_shown(self.baseline)} -> {_shown(self.customer)}"
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "field": self.field, "key": self.key, "baseline": self.baseline,
+                "customer": self.customer, "rebuild": self.rebuild}
+
+
+def _shown(value: str | None) -> str:
+    if value is None:
+        return "(absent)"
+    if "\n" in value.rstrip("\n") or len(value) > 60:
+        digest = hashlib.sha256(value.encode()).hexdigest()[:8]
+        return f"<{len(value.splitlines())} lines, sha256 {digest}>"
+    return value.rstrip("\n")
+
+
+@dataclass(frozen=True)
+class Group:
+    """Atoms that can only change together, and why; the search applies or leaves out a whole group."""
+
+    atoms: tuple[Atom, ...]
+    reason: str = ""
+
+    @property
+    def name(self) -> str:
+        return " + ".join(a.name for a in self.atoms)
+
+    @property
+    def rebuild(self) -> bool:
+        return any(a.rebuild for a in self.atoms)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def atoms(baseline: EnvironmentSpec, customer: EnvironmentSpec) -> list[Atom]:
+    """Every declared difference between ``baseline`` and ``customer``, one atom each."""
+    before, after = flatten_spec(baseline), flatten_spec(customer)
+    names = [*before, *(n for n in after if n not in before)]
+    return [Atom(*_field_and_key(name), before.get(name), after.get(name))
+            for name in names if before.get(name) != after.get(name)]
+
+
+def _field_and_key(name: str) -> tuple[str, str | None]:
+    field, _, key = name.partition(".")
+    return field, key or None
+
+
+def python_version(spec: EnvironmentSpec) -> str | None:
+    """The X.Y of the environment's python3: declared, or known for the Debian suite of its image."""
+    if spec.python != "system":
+        return spec.python
+    image, _, suite = spec.os.partition(":")
+    return DEBIAN_PYTHON.get(suite) if image.endswith("debian") else None
+
+
+def hybrid(baseline: EnvironmentSpec, applied, *, name: str | None = None) -> EnvironmentSpec:
+    """The baseline with ``applied`` atoms (or groups of atoms) set to the customer's values."""
+    data = baseline.model_dump()
+    # A fixed order (the customer's, for added packages) so one set of atoms always gives one image.
+    flat = sorted((a for item in applied for a in (item.atoms if isinstance(item, Group) else (item,))),
+                  key=lambda a: a.order)
+    for atom in flat:
+        if atom.field in PACKAGES:
+            name_of = PACKAGES[atom.field]
+            items = list(data[atom.field])
+            at = next((i for i, p in enumerate(items) if name_of(p) == atom.key), None)
+            if atom.customer is None:
+                items = [p for p in items if name_of(p) != atom.key]
+            elif at is None:
+                items.append(atom.customer)
+            else:
+                items[at] = atom.customer
+            data[atom.field] = tuple(items)
+        elif atom.field in MAPS:
+            mapping = dict(data[atom.field])
+            if atom.customer is None and atom.field != "limits":
+                mapping.pop(atom.key, None)
+            else:
+                mapping[atom.key] = atom.customer
+            data[atom.field] = mapping
+        else:
+            data[atom.field] = atom.customer
+    data["name"] = name or f"{baseline.name}+{len(flat)}"
+    data["description"] = f"{baseline.name} plus " + (", ".join(a.name for a in flat) or "nothing")
+    return EnvironmentSpec.model_validate(data)
+
+
+# -- grouping -------------------------------------------------------------------------------------------------
+
+
+def grouping(found: list[Atom], baseline: EnvironmentSpec, *,
+             resolver: Callable[[str, tuple[str, ...]], Resolution] | None = None) -> list[Group]:
+    """Group atoms that cannot change independently; image-changing groups first, run-time ones last (so halves
+    of the search tend to share images)."""
+    rest = list(found)
+    groups: list[Group] = []
+    os_atom = next((a for a in rest if a.field == "os"), None)
+    if os_atom is not None:
+        bound = [a for a in rest if a.field == "python" or (a.field == "system_packages" and a.customer and
+                                                               "=" in a.customer)]
+        before, after = python_version(baseline), python_version(hybrid(baseline, [os_atom, *bound]))
+        reasons = [f"the python version ({before} -> {after}) is bound to the OS image"] if before != after else []
+        if any(a.field == "system_packages" for a in bound):
+            reasons.append("pinned Debian package versions come from the OS suite")
+        groups.append(Group((os_atom, *bound), "; ".join(reasons)))
+        rest = [a for a in rest if a is not os_atom and a not in bound]
+    python_atoms = [a for a in rest if a.field == "python_packages"]
+    if resolver is not None and len(python_atoms) > 1:
+        for coupled in coupled_pins(python_atoms, baseline, resolver):
+            groups.append(Group(tuple(coupled), "these pins only install together (pip resolver dry run)"))
+            rest = [a for a in rest if a not in coupled]
+    groups += [Group((a,)) for a in rest]
+    return sorted(groups, key=lambda g: not g.rebuild)
+
+
+def coupled_pins(python_atoms: list[Atom], baseline: EnvironmentSpec,
+                 resolver: Callable[[str, tuple[str, ...]], Resolution]) -> list[list[Atom]]:
+    """Sets of python package atoms that must move together: an atom whose pins conflict with the baseline's
+    on their own is joined with the first other atom that makes them resolve (or with all, if none does)."""
+    version = python_version(baseline)
+    if version is None:
+        return []
+    pins = lambda chosen: hybrid(baseline, chosen).python_packages  # noqa: E731
+    parent = {a: a for a in python_atoms}
+
+    def root(a: Atom) -> Atom:
+        while parent[a] is not a:
+            a = parent[a]
+        return a
+
+    for atom in python_atoms:
+        if resolver(version, pins([atom])) != "conflict":
+            continue
+        partner = next((b for b in python_atoms if b is not atom and resolver(version, pins([atom, b])) == "ok"), None)
+        for other in [partner] if partner else [b for b in python_atoms if b is not atom]:
+            parent[root(other)] = root(atom)
+    sets: dict[Atom, list[Atom]] = {}
+    for atom in python_atoms:
+        sets.setdefault(root(atom), []).append(atom)
+    return [s for s in sets.values() if len(s) > 1]
+
+
+class PipResolver:
+    """Asks the host's pip whether a set of pins installs (a dry run, nothing is built); answers are cached on
+    disk by python version and pins. Only a resolver conflict couples pins: a pin with no wheel for that python
+    ('No matching distribution' under --only-binary) may still build from source, so it says "unknown"."""
+
+    def __init__(self, cache: Path | None = None, *, timeout: float = 180):
+        self.cache_path, self.timeout = cache, timeout
+        self.calls = 0
+        self._lock = threading.Lock()
+        try:
+            self.answers: dict[str, str] = json.loads(cache.read_text()) if cache else {}
+        except (OSError, ValueError):
+            self.answers = {}
+
+    def __call__(self, version: str, requirements: tuple[str, ...]) -> Resolution:
+        key = hashlib.sha256(json.dumps([version, sorted(requirements)]).encode()).hexdigest()
+        if key not in self.answers:
+            self.calls += 1
+            answer = self._ask(version, requirements)
+            with self._lock:
+                self.answers[key] = answer
+                if self.cache_path and answer != "unknown":
+                    self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+                    self.cache_path.write_text(json.dumps(self.answers, indent=1, sort_keys=True))
+        return self.answers[key]  # type: ignore[return-value]
+
+    def _ask(self, version: str, requirements: tuple[str, ...]) -> Resolution:
+        with tempfile.TemporaryDirectory(prefix="reprokit-dry-run-") as target:
+            # --target: pip < 24 refuses --python-version without it, even for a dry run; nothing is written.
+            command = [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--report", "-",
+                       "--ignore-installed", "--target", target, "--python-version", version,
+                       "--only-binary=:all:", "--disable-pip-version-check", *requirements]
+            try:
+                done = subprocess.run(command, capture_output=True, text=True, timeout=self.timeout)
+            except (OSError, subprocess.TimeoutExpired):
+                return "unknown"
+        if done.returncode == 0:
+            return "ok"
+        return "conflict" if re.search(r"ResolutionImpossible|conflicting dependencies", done.stderr) else "unknown"
+
+
+# -- the minimal hybrid as an environment file ----------------------------------------------------------------
+
+
+def environment_yaml(baseline: EnvironmentSpec, applied: list[Atom], *, root: Path | None = None,
+                     description: str = "") -> str:
+    """An environment file for the baseline plus ``applied``: ``extends`` the baseline when it is a named
+    environment of the project (so the file shows only the differences), else the whole spec."""
+    from io import StringIO
+
+    from ruamel.yaml import YAML
+    from ruamel.yaml.scalarstring import LiteralScalarString
+
+    named = root is not None and "/" not in baseline.name and (root / "environments" / f"{baseline.name}.yaml").is_file()
+    literal = lambda v: LiteralScalarString(v) if isinstance(v, str) and "\n" in v else v  # noqa: E731
+    doc: dict = {"description": description or f"{baseline.name} plus " + ", ".join(a.name for a in applied)}
+    if named:
+        doc["extends"] = baseline.name
+        removals = []
+        for atom in applied:
+            if atom.customer is None and atom.field != "limits":
+                removals.append(atom.name if atom.field not in SCALARS else atom.field)
+            elif atom.field in PACKAGES:
+                doc.setdefault(atom.field, []).append(atom.customer)
+            elif atom.field in MAPS:
+                value = hybrid(baseline, [atom]).limits.model_dump()[atom.key] if atom.field == "limits" else atom.customer
+                doc.setdefault(atom.field, {})[atom.key] = literal(value)
+            else:
+                doc[atom.field] = hybrid(baseline, [atom]).model_dump(mode="json")[atom.field]
+        if removals:
+            doc["remove"] = removals
+    else:
+        data = hybrid(baseline, applied).model_dump(mode="json", exclude={"name", "description"})
+        data["files"] = {k: literal(v) for k, v in data["files"].items()}
+        doc.update({k: list(v) if isinstance(v, tuple) else v for k, v in data.items()})
+    text = StringIO()
+    yaml = YAML()
+    yaml.default_flow_style = None
+    yaml.width = 120
+    yaml.dump(doc, text)
+    return text.getvalue()
+
+
+# -- isolating a case -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Isolation:
+    """What ``isolate`` found: the minimal set of atoms, every probe, the totals and the minimal hybrid."""
+
+    case: Case
+    atoms: list[Atom]
+    groups: list[Group]
+    report: SearchReport
+    repeat: int
+    jobs: int
+    environment_yaml: str
+    resolver_calls: int = 0
+
+    @property
+    def minimal(self) -> list[Atom]:
+        return [a for group in self.report.minimal for a in group.atoms]
+
+    @property
+    def further_causes(self) -> list[list[Atom]]:
+        return [[a for group in cause for a in group.atoms] for cause in self.report.causes[1:]]
+
+    @property
+    def hybrid(self) -> EnvironmentSpec:
+        return hybrid(self.case.baseline, self.minimal, name=f"{self.case.id}-minimal")
+
+    def notes(self) -> list[str]:
+        notes = []
+        if self.report.unconfirmed:
+            notes.append("1-minimality not shown: removing " + ", ".join(g.name for g in self.report.unconfirmed)
+                         + " gave a hybrid that could not be built")
+        if self.report.unresolved_candidates:
+            notes.append("some hybrids could not be built, so the answer could also lie among: "
+                         + ", ".join(self.report.unresolved_candidates))
+        if self.report.customer_rate < 1:
+            notes.append(f"the bug is flaky (customer rate {self.report.customer_rate:.0%}): a PASS may be a miss; "
+                         f"confidence {self.report.confidence:.1%}; raise --repeat to raise it")
+        return notes
+
+    def to_dict(self) -> dict:
+        return {
+            "case": self.case.id, "baseline": self.case.baseline.name, "environment": self.case.environment.name,
+            "minimal": [a.to_dict() for a in self.minimal],
+            "further_causes": [[a.to_dict() for a in cause] for cause in self.further_causes],
+            "atoms": [a.to_dict() for a in self.atoms],
+            "groups": [{"name": g.name, "atoms": [a.name for a in g.atoms], "reason": g.reason} for g in self.groups],
+            "probes": [r.to_dict() for r in self.report.records],
+            "totals": {**self.report.totals(), "resolver_calls": self.resolver_calls},
+            "repeat": self.repeat, "jobs": self.jobs,
+            "reproduction_rate": {"baseline": self.report.baseline_rate, "environment": self.report.customer_rate},
+            "confidence": self.report.confidence, "notes": self.notes(),
+            "unresolved_candidates": self.report.unresolved_candidates,
+            "environment_yaml": self.environment_yaml,
+            "reproduce": f"reprokit isolate {self.case.id}",
+        }
+
+
+def isolate(case: Case, *, project: Project, repeat: int = 1, jobs: int = 1, find_all: bool = False,
+            fresh: bool = False, engine: Engine | None = None, record: bool = True,
+            on_probe: Callable[[ProbeRecord], None] | None = None) -> Isolation:
+    """Find the smallest set of differences between the case's baseline and its environment that makes the bug
+    appear: atoms, groups, endpoints verified, ddmin, 1-minimality confirmed; then recorded in the history."""
+    from ._probe import OutcomeCache, case_fingerprint, probe_case
+
+    found = atoms(case.baseline, case.environment)
+    if not found:
+        raise IsolateError(f"case {case.id}: the environment {case.environment.name!r} declares nothing different "
+                           f"from the baseline {case.baseline.name!r}", hint="isolate needs a declared difference")
+    resolver = PipResolver(project.root / ".reprokit" / "resolve-cache.json")
+    groups = grouping(found, case.baseline, resolver=resolver)
+    fingerprint = case_fingerprint(case, repeat)
+    cache = OutcomeCache(project.root / ".reprokit" / "isolate" / f"{case.id}.json", fresh=fresh)
+    try:
+        report = search(groups, lambda config: probe_case(case, hybrid(case.baseline, config), repeat=repeat,
+                                                          engine=engine),
+                        jobs=jobs, find_all=find_all, label=lambda g: g.name, kind=lambda g: g.rebuild, cache=cache,
+                        on_probe=on_probe,
+                        key=lambda config: hashlib.sha256(
+                            f"{fingerprint}|{hybrid(case.baseline, config).content_hash()}".encode()).hexdigest(),
+                        check_endpoints=lambda b, c: _check_endpoints(case, b, c))
+    finally:
+        cache.save()
+    minimal = [a for group in report.minimal for a in group.atoms]
+    yaml = environment_yaml(case.baseline, minimal, root=project.root,
+                            description=f"{case.id}: {case.baseline.name} plus the differences that cause the bug")
+    result = Isolation(case, found, groups, report, repeat, jobs, yaml, resolver.calls)
+    if record:
+        from .history import History, default_path
+
+        History(default_path(project.root)).record([{
+            "kind": "isolate", "case": case.id, "environment": case.environment.name, "role": "isolate",
+            "spec_hash": result.hybrid.content_hash(), "verdict": "REPRODUCED", "matched": True,
+            "duration_s": round(report.wall_s, 3), "evidence": result.to_dict()}])
+    return result
+
+
+def _check_endpoints(case: Case, baseline: ProbeRecord, customer: ProbeRecord) -> None:
+    for record, spec, wanted in ((baseline, case.baseline, Outcome.PASS), (customer, case.environment, Outcome.FAIL)):
+        if record.outcome is wanted:
+            continue
+        role = "baseline" if wanted is Outcome.PASS else "customer environment"
+        if record.outcome is Outcome.UNRESOLVED:
+            why = f"could not be built or started: {record.error}"
+        else:
+            why = f"{'shows' if wanted is Outcome.PASS else 'does not show'} the bug ({record.matches}/{record.runs} runs)"
+        raise IsolateError(f"case {case.id}: the {role} {spec.name!r} {why}; isolate needs the baseline to pass "
+                           "and the customer environment to reproduce",
+                           hint="check the case's expect signature, or use --repeat for a flaky bug",
+                           reproduce=f"reprokit case run {case.id}")

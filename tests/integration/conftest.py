@@ -1,0 +1,67 @@
+"""Fixtures for tests against the real Docker engine: the project, a build-counting engine, containers by owner."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+REPROKIT = ROOT / ".venv" / "bin" / "reprokit"
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+
+
+class CountingEngine:
+    """The real engine, counting build calls, so a test can tell a reused image from a built one."""
+
+    def __init__(self, engine):
+        self.inner = engine
+        self.build_calls: list[str] = []
+
+    def build(self, dockerfile, context, *, tag, labels, on_line):
+        self.build_calls.append(tag)
+        return self.inner.build(dockerfile, context, tag=tag, labels=labels, on_line=on_line)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    """The process-wide Docker engine; the whole folder is skipped (not failed) where none answers."""
+    from reprokit.engine import get_engine
+    from reprokit.errors import EngineError
+
+    try:
+        return get_engine()
+    except EngineError as error:
+        pytest.skip(f"no Docker engine: {error.message}")
+
+
+@pytest.fixture
+def counting_engine(docker_engine) -> CountingEngine:
+    return CountingEngine(docker_engine)
+
+
+@pytest.fixture(scope="session")
+def api(docker_engine):
+    """The docker SDK's low-level client, for inspecting what reprokit created."""
+    return docker_engine.api
+
+
+def containers_of(api, **labels: str) -> list[dict]:
+    """Containers (running or not) carrying every given reprokit label, e.g. owner_pid='123'."""
+    filters = [f"reprokit.{key.replace('_', '-')}={value}" for key, value in labels.items()]
+    return api.containers(all=True, filters={"label": filters})
+
+
+def wait_for(predicate, *, timeout: float, interval: float = 0.2, what: str = "condition"):
+    """Poll until ``predicate()`` is truthy and return it; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}")

@@ -1,0 +1,105 @@
+"""A fake container engine for unit tests: records every call, builds nothing, runs nothing for real."""
+from __future__ import annotations
+
+import hashlib
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from reprokit.engine import BuildFailure, BuildOutcome, ContainerConfig, ExecResult
+
+
+@dataclass
+class FakeContainer:
+    """A container whose commands answer from a table (command -> ExecResult) or exit 0 silently."""
+
+    id: str
+    image: str
+    config: ContainerConfig
+    answers: dict[str, ExecResult] = field(default_factory=dict)
+    commands: list[dict] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    def exec(self, command: str, *, timeout: float, user: str | None = None, workdir: str | None = None,
+             env: dict[str, str] | None = None) -> ExecResult:
+        self.commands.append({"command": command, "timeout": timeout, "user": user, "workdir": workdir, "env": env})
+        return self.answers.get(command, ExecResult(0, "", "", 0.01))
+
+    def put_files(self, folder: str, files: dict[str, bytes], *, owner: str | None = None) -> None:
+        for name, data in files.items():
+            self.files[f"{folder.rstrip('/')}/{name}"] = data
+
+
+class FakeEngine:
+    """Implements reprokit.engine.Engine in memory. ``fail_build`` makes the next builds fail like Docker's."""
+
+    def __init__(self, *, images: dict[str, str] | None = None, pullable: tuple[str, ...] = (),
+                 fail_build: BuildFailure | None = None, cached_steps: int = 0):
+        self.images: dict[str, str] = dict(images if images is not None else {
+            "debian:bullseye": "sha256:bullseye", "debian:bookworm": "sha256:bookworm", "debian:trixie": "sha256:trixie"})
+        self.pullable = pullable
+        self.fail_build = fail_build
+        self.cached_steps = cached_steps
+        self.builds: list[dict] = []
+        self.pulls: list[str] = []
+        self.containers: list[FakeContainer] = []
+        self.running: list[FakeContainer] = []
+        self.removed: list[tuple[str, str]] = []
+        self.answers: dict[str, ExecResult] = {}
+
+    def image_id(self, reference: str) -> str | None:
+        return self.images.get(reference)
+
+    def build(self, dockerfile: str, context: dict[str, bytes], *, tag: str, labels: dict[str, str],
+              on_line: Callable[[str], None]) -> BuildOutcome:
+        self.builds.append({"dockerfile": dockerfile, "context": dict(context), "tag": tag, "labels": dict(labels)})
+        steps = [line for line in dockerfile.splitlines() if line[:1].isupper() and line.split()[0].isupper()]
+        log = [f"Step {i}/{len(steps)} : {line}" for i, line in enumerate(steps, 1)]
+        if self.fail_build is not None:
+            for line in self.fail_build.log:
+                on_line(line)
+            raise self.fail_build
+        for line in log:
+            on_line(line)
+        image = "sha256:" + hashlib.sha256(dockerfile.encode()).hexdigest()
+        self.images[tag] = image
+        return BuildOutcome(image, min(self.cached_steps, len(steps)), len(steps), log)
+
+    def pull(self, reference: str) -> bool:
+        self.pulls.append(reference)
+        if reference in self.pullable:
+            self.images[reference] = "sha256:pulled-" + reference
+            return True
+        return False
+
+    def import_rootfs(self, tarball: str, reference: str) -> str:
+        self.images[reference] = "sha256:imported-" + reference
+        return self.images[reference]
+
+    @contextmanager
+    def start(self, image: str, config: ContainerConfig) -> Iterator[FakeContainer]:
+        container = FakeContainer(f"fake{len(self.containers):08d}", image, config, self.answers)
+        self.containers.append(container)
+        self.running.append(container)
+        try:
+            yield container
+        finally:
+            self.running.remove(container)
+
+    def leftovers(self, *, include_live: bool = False) -> list[tuple[str, str, dict[str, str]]]:
+        return []
+
+    def remove(self, kind: str, resource_id: str) -> None:
+        self.removed.append((kind, resource_id))
+
+
+def write_project(root, files: dict[str, str | bytes]):
+    """Write ``{relative path: text}`` under ``root`` (a tmp_path) and return root, for loader tests."""
+    for relative, content in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    return root

@@ -1,0 +1,121 @@
+"""Building with a fake engine: content addressing, base images, and build errors with step, tail and hint."""
+from __future__ import annotations
+
+import pytest
+
+from fakes import FakeEngine
+from reprokit.build import LOG_TAIL, build, find_ca_bundle, image_tag, render_for_build
+from reprokit.engine import BuildFailure
+from reprokit.errors import BuildError, EngineError
+from reprokit.run import start
+from reprokit.spec import EnvironmentSpec
+
+
+def env(**fields) -> EnvironmentSpec:
+    return EnvironmentSpec(**{"name": "acme", "os": "debian:bookworm", **fields})
+
+
+def test_first_build_calls_the_engine_with_labels_and_the_content_tag():
+    engine = FakeEngine()
+    image = build(env(), engine=engine)
+    assert image.built and len(engine.builds) == 1
+    call = engine.builds[0]
+    assert call["tag"] == image.tag == image_tag(render_for_build(env()))
+    assert call["labels"]["reprokit.environment"] == "acme"
+    assert call["labels"]["reprokit.spec-hash"] == image.spec_hash
+
+
+def test_unchanged_spec_makes_no_build_call():
+    engine = FakeEngine()
+    first = build(env(), engine=engine)
+    second = build(env(name="renamed", description="same content"), engine=engine)
+    assert len(engine.builds) == 1
+    assert (second.built, second.tag, second.id) == (False, first.tag, first.id)
+
+
+def test_changed_spec_builds_a_new_image():
+    engine = FakeEngine()
+    first = build(env(), engine=engine)
+    second = build(env(env={"A": "1"}), engine=engine)
+    assert len(engine.builds) == 2 and second.built and second.tag != first.tag
+
+
+def test_build_reports_cached_and_total_steps():
+    image = build(env(timezone="UTC"), engine=FakeEngine(cached_steps=2))
+    assert image.cached_steps == 2 and image.total_steps >= 3
+
+
+def test_build_passes_log_lines_on():
+    lines: list[str] = []
+    build(env(), engine=FakeEngine(), on_line=lines.append)
+    assert lines and lines[0].startswith("Step 1/")
+
+
+def test_build_failure_becomes_build_error_with_step_tail_and_hint():
+    log = [f"noise {i}" for i in range(40)] + ["", "E: Unable to locate package sqlite9"]
+    failure = BuildFailure("Step 3/6 : RUN apt-get install sqlite9", log,
+                           "The command '/bin/sh -c apt-get install sqlite9' returned a non-zero code: 100")
+    spec = env(system_packages=("sqlite9",), source="environments/acme.yaml")
+    with pytest.raises(BuildError) as caught:
+        build(spec, engine=FakeEngine(fail_build=failure))
+    error = caught.value
+    assert error.step == "Step 3/6 : RUN apt-get install sqlite9"
+    assert error.log_tail[-2:] == ["E: Unable to locate package sqlite9", failure.error]
+    assert len(error.log_tail) == LOG_TAIL + 1 and "" not in error.log_tail
+    assert error.hint.startswith("check that the package and version exist")
+    assert error.reproduce == "reprokit env build acme"
+    text = str(error)
+    assert text.startswith("building environment 'acme' failed at step: Step 3/6 : RUN apt-get install sqlite9")
+    assert "    E: Unable to locate package sqlite9" in text and "hint: " in text and "reproduce: " in text
+
+
+@pytest.mark.parametrize("line, hint", [
+    ("ERROR: No matching distribution found for flask==99", "check that the pin exists on PyPI"),
+    ("SSL: CERTIFICATE_VERIFY_FAILED", "REPROKIT_CA_BUNDLE"),
+    ("unknown timezone Mars/Olympus", "tz database"),
+])
+def test_build_errors_get_a_hint_matching_their_log(line, hint):
+    with pytest.raises(BuildError) as caught:
+        build(env(), engine=FakeEngine(fail_build=BuildFailure("Step 2/2 : RUN x", [line], "exit 1")))
+    assert hint in caught.value.hint
+
+
+def test_missing_base_image_is_pulled_when_a_registry_has_it():
+    engine = FakeEngine(images={}, pullable=("debian:bookworm",))
+    assert build(env(), engine=engine).built and engine.pulls == ["debian:bookworm"]
+
+
+def test_missing_base_image_without_registry_says_how_to_bootstrap_it():
+    engine = FakeEngine(images={})
+    with pytest.raises(EngineError) as caught:
+        build(env(), engine=engine)
+    assert "debian:bookworm is not present" in caught.value.message
+    assert caught.value.hint.endswith("reprokit images bootstrap debian:bookworm")
+    assert engine.builds == []
+
+
+def test_ca_bundle_comes_from_reprokit_ca_bundle_first(tmp_path, monkeypatch):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("pem")
+    monkeypatch.setenv("REPROKIT_CA_BUNDLE", str(bundle))
+    assert find_ca_bundle() == bundle
+    assert render_for_build(env(python_packages=("flask",))).context["reprokit-build-ca.pem"] == b"pem"
+
+
+def test_start_applies_limits_network_and_env_and_removes_the_container():
+    engine = FakeEngine()
+    spec = env(network="none", limits={"memory": "256m", "pids": 64, "cpus": 0.5})
+    with start(spec, engine=engine, env={"X": "1"}, labels={"reprokit.case": "C"}) as box:
+        box.run("echo hi", timeout=5)
+        config = engine.running[0].config
+    assert (config.memory, config.pids, config.cpus, config.network) == ("256m", 64, 0.5, "none")
+    assert config.env == {"X": "1"} and config.labels["reprokit.case"] == "C"
+    assert engine.containers[0].commands[0]["workdir"] == "/work" and engine.running == []
+
+
+def test_start_removes_the_container_when_the_block_raises():
+    engine = FakeEngine()
+    with pytest.raises(RuntimeError):
+        with start(env(), engine=engine):
+            raise RuntimeError("inside the with")
+    assert len(engine.containers) == 1 and engine.running == []

@@ -1,0 +1,77 @@
+"""User mistakes at the command line: a message naming the problem and exit code 2, never a traceback."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from fakes import write_project
+
+
+@pytest.fixture
+def project(tmp_path):
+    return write_project(tmp_path, {
+        "environments/baseline.yaml": "os: debian:bookworm\n",
+        "environments/broken.yaml": "extends: baseline\npython_packages: ['requests=2.25']\n",
+        "environments/badyaml.yaml": "os: [unclosed\n",
+    })
+
+
+def reprokit(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "reprokit", *args], capture_output=True, text=True, timeout=60,
+                          cwd=cwd)
+
+
+def assert_user_mistake(result: subprocess.CompletedProcess, *expected: str) -> None:
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    for text in expected:
+        assert text in result.stderr, result.stderr
+
+
+def test_unknown_environment_suggests_the_closest_name(project):
+    assert_user_mistake(reprokit("env", "show", "baselin", "-C", str(project)),
+                        "error: environments/baselin.yaml: 'baselin' is not an environment",
+                        "did you mean 'baseline'?")
+
+
+def test_bad_pin_is_reported_with_file_line_and_fix(project):
+    assert_user_mistake(reprokit("env", "render", "broken", "-C", str(project)),
+                        "environments/broken.yaml:2: python_packages[0]: 'requests=2.25' is not a pip requirement; "
+                        "did you mean 'requests==2.25'?")
+
+
+def test_invalid_yaml_is_a_user_mistake(project):
+    assert_user_mistake(reprokit("env", "show", "badyaml", "-C", str(project)), "environments/badyaml.yaml:", "invalid YAML")
+
+
+def test_env_run_with_a_bad_spec_fails_before_touching_docker(project):
+    assert_user_mistake(reprokit("env", "run", "broken", "-C", str(project), "--", "true"), "is not a pip requirement")
+
+
+def test_env_build_of_an_unknown_environment_is_a_user_mistake(project):
+    assert_user_mistake(reprokit("env", "build", "nope", "-C", str(project)), "'nope' is not an environment")
+
+
+def test_unknown_schema_kind_lists_the_choices():
+    assert_user_mistake(reprokit("schema", "enviroment"), "unknown schema 'enviroment'", "environment, case, all")
+
+
+def test_unknown_command_is_a_usage_error():
+    assert_user_mistake(reprokit("evn", "list"), "No such command")
+
+
+def test_missing_argument_is_a_usage_error():
+    assert_user_mistake(reprokit("env", "show"), "Missing argument")
+
+
+def test_project_is_found_from_the_current_folder(project):
+    result = reprokit("env", "render", "baseline", cwd=project / "environments")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("FROM debian:bookworm\n")
+
+
+def test_version_prints_the_version():
+    result = reprokit("--version")
+    assert result.returncode == 0 and result.stdout.strip() == __import__("reprokit").__version__
