@@ -107,8 +107,7 @@ def env_run(name: str, command: List[str] = typer.Argument(..., help="the comman
     from .load import load_environment
 
     spec = load_environment(name, root=_project(project).root)
-    _build(spec)
-    with spec.start() as box:
+    with spec.start(image=_build(spec)) as box:
         result = box.run(shlex.join(command) if len(command) > 1 else command[0], timeout=timeout)
     sys.stdout.write(result.stdout)
     sys.stderr.write(result.stderr)
@@ -125,8 +124,7 @@ def env_shell(name: str, project: Optional[str] = ProjectOption):
     from .load import load_environment
 
     spec = load_environment(name, root=_project(project).root)
-    _build(spec)
-    with spec.start() as box:
+    with spec.start(image=_build(spec)) as box:
         from ._docker import interactive_shell
 
         code = interactive_shell(box.id, workdir=spec.workdir)
