@@ -89,9 +89,8 @@ class Group:
 def atoms(baseline: EnvironmentSpec, customer: EnvironmentSpec) -> list[Atom]:
     """Every declared difference between ``baseline`` and ``customer``, one atom each."""
     before, after = flatten_spec(baseline), flatten_spec(customer)
-    names = [*before, *(n for n in after if n not in before)]
-    return [Atom(*_field_and_key(name), before.get(name), after.get(name))
-            for name in names if before.get(name) != after.get(name)]
+    names = [n for n in [*before, *(n for n in after if n not in before)] if before.get(n) != after.get(n)]
+    return [Atom(*_field_and_key(name), before.get(name), after.get(name), order=i) for i, name in enumerate(names)]
 
 
 def _field_and_key(name: str) -> tuple[str, str | None]:

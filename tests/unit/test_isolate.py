@@ -55,6 +55,12 @@ def test_hybrid_of_all_atoms_is_the_customer_environment():
     assert hybrid(BASELINE, atoms(BASELINE, CUSTOMER)).content_hash() == CUSTOMER.content_hash()
 
 
+def test_hybrid_is_the_same_image_whatever_order_the_atoms_come_in():
+    found = atoms(BASELINE, CUSTOMER)
+    hashes = {hybrid(BASELINE, random.Random(seed).sample(found, len(found))).content_hash() for seed in range(8)}
+    assert hashes == {CUSTOMER.content_hash()}
+
+
 def test_hybrid_of_no_atoms_is_the_baseline():
     assert hybrid(BASELINE, []).content_hash() == BASELINE.content_hash()
 
