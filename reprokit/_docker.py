@@ -17,8 +17,11 @@ os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
 import docker  # noqa: E402
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound  # noqa: E402
+from requests.exceptions import ConnectionError, RequestException  # noqa: E402
+from testcontainers.core.container import DockerContainer  # noqa: E402
 
-from .engine import LABELS, SESSION, BuildFailure, BuildOutcome, ContainerConfig, ExecResult, owner_alive  # noqa: E402
+from .engine import (LABELS, SESSION, BatchOutcome, BuildFailure, BuildOutcome, ContainerConfig,  # noqa: E402
+                     ExecResult, owner_alive)
 from .errors import EngineError, RunError  # noqa: E402
 
 KILL_GRACE_S = 5  # after a step's timeout, SIGTERM; this much later, SIGKILL
@@ -89,9 +92,10 @@ class DockerEngine:
     # -- containers ---------------------------------------------------------------------------------------
 
     @contextmanager
-    def start(self, image: str, config: ContainerConfig) -> Iterator[DockerBox]:
-        from testcontainers.core.container import DockerContainer
-
+    def _container(self, image: str, config: ContainerConfig, *, command: list[str],
+                   archive: bytes | None = None) -> Iterator:
+        """A started container (docker SDK object), removed when the block ends however it ends; ``archive``
+        (a tar) is unpacked at / between create and start."""
         _install_cleanup()
         limits = {}
         if config.memory:
@@ -101,22 +105,54 @@ class DockerEngine:
         if config.pids:
             limits["pids_limit"] = config.pids
         # Safe defaults: never privileged, no added capabilities, no mounts; `init` reaps zombies of steps.
-        container = DockerContainer(image, command=["sleep", "infinity"], env=dict(config.env),
-                                    labels={**LABELS, **config.labels}, network_mode=config.network, init=True,
-                                    privileged=False, **limits)
+        container = _Container(image, command=command, env=dict(config.env), labels={**LABELS, **config.labels},
+                               network_mode=config.network, init=True, privileged=False,
+                               transferables=[(archive, "/")] if archive else None, **limits)
         try:
             with container:  # testcontainers removes the container even when starting it fails
                 wrapped = container.get_wrapped_container()
                 with _live_lock:
                     _live.add(wrapped.id)
                 try:
-                    yield DockerBox(wrapped.id, self)
+                    yield wrapped
                 finally:
                     with _live_lock:
                         _live.discard(wrapped.id)
         except (APIError, DockerException) as error:
             raise RunError(f"could not start a container of {image}: {error}",
                            hint="check the image exists ('docker image ls') and the engine ('reprokit doctor')") from None
+
+    @contextmanager
+    def start(self, image: str, config: ContainerConfig) -> Iterator[DockerBox]:
+        with self._container(image, config, command=["sleep", "infinity"]) as container:
+            yield DockerBox(container.id, self)
+
+    def run_batch(self, image: str, config: ContainerConfig, *, files: dict[str, bytes], command: list[str],
+                  collect: str, timeout: float, owner: str | None = None) -> BatchOutcome:
+        """Run ``command`` as the container's own process (files copied in before it starts), wait for it,
+        and return the files it left under ``collect``: a case's steps without an exec per step."""
+        since = time.time()
+        with self._container(image, config, command=command, archive=_tar(files, owner=owner).getvalue()) as box:
+            killed = False
+            try:
+                code = box.wait(timeout=timeout)["StatusCode"]
+            except (ConnectionError, RequestException):  # the host-side guard: kill what outlived its timeouts
+                self._kill(box.id)
+                code, killed = box.wait(timeout=60)["StatusCode"], True
+            try:
+                stream, _ = box.get_archive(collect)
+                collected = _untar(b"".join(stream))
+            except NotFound:
+                collected = {}
+            # The OOM killer's SIGKILL shows as 137: only then is the event log worth asking.
+            oom = code == 137 and _oom_since(self.client, box.id, since)
+            return BatchOutcome(code, collected, oom_killed=oom, killed=killed)
+
+    def _kill(self, container_id: str) -> None:
+        try:
+            self.api.kill(container_id)
+        except DockerException:
+            pass
 
     # -- garbage ------------------------------------------------------------------------------------------
 
@@ -149,6 +185,7 @@ class DockerBox:
 
     def __init__(self, container_id: str, engine: DockerEngine):
         self.id = container_id
+        self._engine = engine
         self._api = engine.api
         self._client = engine.client
 
@@ -158,7 +195,7 @@ class DockerBox:
         since = time.time()
         started = time.monotonic()
         # If even SIGKILL inside the container does not end the step, kill the container from outside.
-        guard = threading.Timer(timeout + KILL_GRACE_S + 30, self._kill)
+        guard = threading.Timer(timeout + KILL_GRACE_S + 30, self._engine._kill, args=(self.id,))
         guard.daemon = True
         guard.start()
         try:
@@ -173,43 +210,53 @@ class DockerBox:
         duration = time.monotonic() - started
         timed_out = code in (124, 137) and duration >= timeout - 0.05
         return ExecResult(code if code is not None else -1, _text(stdout), _text(stderr), round(duration, 3),
-                          timed_out=timed_out, oom_killed=code != 0 and self._oom_since(since))
+                          timed_out=timed_out, oom_killed=code == 137 and _oom_since(self._client, self.id, since))
 
     def put_files(self, folder: str, files: dict[str, bytes], *, owner: str | None = None) -> None:
-        uid, _, gid = (owner or "0").partition(":")
-        numeric = uid.isdigit() and (not gid or gid.isdigit())
-        archive = _tar(files, uid=int(uid) if numeric else 0, gid=int(gid or uid) if numeric else 0)
         try:
-            self._api.put_archive(self.id, folder, archive.getvalue())
+            self._api.put_archive(self.id, folder, _tar(files, owner=owner).getvalue())
         except (APIError, DockerException) as error:
             raise RunError(f"could not copy files into {folder} of container {self.id[:12]}: {error}") from None
-        if owner and not numeric:
-            names = " ".join(f"'{folder}/{name}'" for name in files)
-            self.exec(f"chown {owner} {names}", timeout=30, user="root")
-
-    def _oom_since(self, since: float) -> bool:
-        """Did the kernel's OOM killer act in this container since ``since``? (Docker's 'oom' event covers
-        exec'd processes too; the container's State.OOMKilled only covers its main process.)"""
-        events = self._client.events(since=f"{since:.9f}", until=f"{time.time():.9f}", decode=True,
-                                     filters={"container": self.id, "event": "oom"})
-        return any(True for _ in events)
-
-    def _kill(self) -> None:
-        try:
-            self._api.kill(self.id)
-        except DockerException:
-            pass
 
 
-def _tar(files: dict[str, bytes], *, uid: int = 0, gid: int = 0) -> io.BytesIO:
+def _oom_since(client, container_id: str, since: float) -> bool:
+    """Did the kernel's OOM killer act in this container since ``since``? (Docker's 'oom' event covers
+    exec'd processes too; the container's State.OOMKilled only covers its main process.)"""
+    events = client.events(since=f"{since:.9f}", until=f"{time.time():.9f}", decode=True,
+                           filters={"container": container_id, "event": "oom"})
+    return any(True for _ in events)
+
+
+class _Container(DockerContainer):
+    """testcontainers' container whose transferable is one ready-made tar, unpacked as is (owners and modes
+    kept) between create and start."""
+
+    def _transfer_into_container(self, archive: bytes, destination: str, mode: int = 0) -> None:
+        self._container.put_archive(path=destination, data=archive)
+
+
+def _tar(files: dict[str, bytes], *, owner: str | None = None) -> io.BytesIO:
+    """A tar of ``files`` (a name ending in / is a folder), owned by a numeric ``uid[:gid]`` owner; a named
+    user's id is unknown before the container runs, so their files are made writable by all instead."""
+    uid, _, gid = (owner or "0").partition(":")
+    numeric = uid.isdigit() and (not gid or gid.isdigit())
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.uid, info.gid, info.mtime = len(data), 0o644, uid, gid, 0
-            archive.addfile(info, io.BytesIO(data))
+            info = tarfile.TarInfo(name.rstrip("/"))
+            if name.endswith("/"):
+                info.type, info.mode = tarfile.DIRTYPE, 0o1777
+            else:
+                info.size, info.mode = len(data), 0o644 if numeric else 0o666
+            info.uid, info.gid = (int(uid), int(gid or uid)) if numeric else (0, 0)
+            archive.addfile(info, io.BytesIO(data) if not name.endswith("/") else None)
     buffer.seek(0)
     return buffer
+
+
+def _untar(data: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        return {member.name: archive.extractfile(member).read() for member in archive if member.isfile()}
 
 
 def _text(data: bytes | None) -> str:
@@ -218,6 +265,8 @@ def _text(data: bytes | None) -> str:
 
 def _cleanup_session() -> None:
     """Remove every container this process started and has not removed yet."""
+    if not _live:
+        return  # every container went through its context manager, which removed it
     try:
         api = docker.from_env(timeout=30).api
         for container in api.containers(all=True, filters={"label": f"reprokit.session={SESSION}"}):

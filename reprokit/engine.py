@@ -62,6 +62,16 @@ class ExecResult:
 
 
 @dataclass(frozen=True)
+class BatchOutcome:
+    """What a container running one command to its end left behind."""
+
+    exit_code: int
+    files: dict[str, bytes]  # what it left in the collected folder, by path relative to it
+    oom_killed: bool = False
+    killed: bool = False  # it outlived every timeout and was killed from outside
+
+
+@dataclass(frozen=True)
 class BuildOutcome:
     image_id: str
     cached_steps: int
@@ -97,6 +107,9 @@ class Engine(Protocol):
     def import_rootfs(self, tarball: str, reference: str) -> str: ...
 
     def start(self, image: str, config: ContainerConfig) -> AbstractContextManager[Container]: ...
+
+    def run_batch(self, image: str, config: ContainerConfig, *, files: dict[str, bytes], command: list[str],
+                  collect: str, timeout: float, owner: str | None = None) -> BatchOutcome: ...
 
     def leftovers(self, *, include_live: bool = False) -> list[tuple[str, str, dict[str, str]]]: ...
 

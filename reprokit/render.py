@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from .errors import SpecError
 from .spec import EnvironmentSpec
 
-RENDER_VERSION = "1"  # bump when the rendered text changes meaning, so old cached images are not reused
+RENDER_VERSION = "2"  # bump when the rendered text changes meaning, so old cached images are not reused
 VENV = "/opt/reprokit/venv"
 BUILD_CA = "/tmp/reprokit-build-ca.pem"
 # The python3 each Debian suite ships; checked before any build so a wrong `python:` fails at once.
@@ -111,8 +111,9 @@ def locale_and_timezone(spec: EnvironmentSpec) -> str:
 
 def python_packages(spec: EnvironmentSpec, *, with_ca: bool, installer: str = "pip") -> str:
     """A venv (with the distro's site-packages visible) holding the pinned packages, first on PATH, so pip
-    works despite Debian's externally-managed marker. Rebuilt when any pin changes (~5-15 s); the host CA
-    bundle is trusted for this step only and removed from the final filesystem."""
+    works despite Debian's externally-managed marker. The venv (and uv, if chosen) is its own layer, made once
+    per base (~6 s); the install layer reruns when any pin changes (~2-5 s). The host CA bundle is trusted for
+    these steps only and removed from the final filesystem."""
     if not spec.python_packages:
         return ""
     if installer not in PACKAGE_INSTALLERS:
@@ -120,18 +121,18 @@ def python_packages(spec: EnvironmentSpec, *, with_ca: bool, installer: str = "p
     requirements = " ".join(shlex.quote(p) for p in spec.python_packages)
     trust = f"SSL_CERT_FILE={BUILD_CA} PIP_CERT={BUILD_CA} " if with_ca else ""
     lines = [f"COPY reprokit-build-ca.pem {BUILD_CA}"] if with_ca else []
-    if installer == "uv":
-        install = (f" && {trust}{VENV}/bin/pip install -q --no-cache-dir uv \\\n"
-                   f" && {trust}UV_NATIVE_TLS=1 {VENV}/bin/uv pip install -q --no-cache --python {VENV}/bin/python {requirements} \\\n"
-                   f" && {VENV}/bin/pip uninstall -q -y uv")
-    else:
-        install = f" && {trust}{VENV}/bin/pip install -q --no-cache-dir --disable-pip-version-check {requirements}"
-    check = ""
     if spec.python != "system":
-        check = (f"RUN python3 -c 'import sys; v=\"%d.%d\" % sys.version_info[:2]; "
-                 f"sys.exit(0 if v == \"{spec.python}\" else \"python: {spec.python} declared but the image has \" + v)'\n")
-    lines.append(f"{check}RUN python3 -m venv --system-site-packages {VENV} \\\n{install}"
-                 + (f" \\\n && rm -f {BUILD_CA}" if with_ca else ""))
+        lines.append(f"RUN python3 -c 'import sys; v=\"%d.%d\" % sys.version_info[:2]; "
+                     f"sys.exit(0 if v == \"{spec.python}\" else \"python: {spec.python} declared but the image has \" + v)'")
+    venv = f"RUN python3 -m venv --system-site-packages {VENV}"
+    if installer == "uv":
+        venv += f" \\\n && {trust}{VENV}/bin/pip install -q --no-cache-dir --disable-pip-version-check uv"
+        install = (f"{trust}UV_NATIVE_TLS=1 {VENV}/bin/uv pip install -q --no-cache --python {VENV}/bin/python "
+                   f"{requirements} \\\n && {VENV}/bin/pip uninstall -q -y uv")  # uv is not the customer's
+    else:
+        install = f"{trust}{VENV}/bin/pip install -q --no-cache-dir --disable-pip-version-check {requirements}"
+    lines.append(venv)
+    lines.append(f"RUN {install}" + (f" \\\n && rm -f {BUILD_CA}" if with_ca else ""))
     lines.append(f"ENV VIRTUAL_ENV={VENV} PATH={VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
     return "\n".join(lines)
 

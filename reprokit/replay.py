@@ -45,13 +45,19 @@ def replay_cases(paths: list[str], *, project: str | Path | None = None, jobs: i
 
 
 def summary_table(results: list[CaseResult]):
+    """One row per case; every column but the title keeps its full width, the title wraps in what is left."""
     from rich.table import Table
 
-    table = Table("case", "status", "verdict", "as expected", "time", title="replay")
-    table.add_column("title", no_wrap=True, overflow="ellipsis")
-    for r in results:
-        ok = "[green]yes[/green]" if r.as_expected else "[red]NO[/red]"
-        table.add_row(r.case.id, r.case.status.value, r.verdict.value, ok, f"{r.duration_s:.1f}s", r.case.title)
+    rows = [(r.case.id, r.case.status.value, r.verdict.value, "yes" if r.as_expected else "NO",
+             f"{r.duration_s:.1f}s", r.case.title) for r in results]
+    headers = ("case", "status", "verdict", "as expected", "time")
+    table = Table(title="replay")
+    for i, header in enumerate(headers):
+        table.add_column(header, no_wrap=True, min_width=max([len(header), *(len(row[i]) for row in rows)]))
+    table.add_column("title")
+    for row in rows:
+        colour = "green" if row[3] == "yes" else "red"
+        table.add_row(*row[:3], f"[{colour}]{row[3]}[/{colour}]", *row[4:])
     passed = sum(r.as_expected for r in results)
     table.caption = f"{passed} as expected, {len(results) - passed} not"
     return table

@@ -1,6 +1,7 @@
 """Run a case: its steps in the customer environment and in the baseline, then the verdict and the diffs."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -11,11 +12,11 @@ from typing import Callable
 
 from .build import Image, build
 from .compare import combined, facts_diff, output_diff, signature_holds, spec_diff, verdict
-from .engine import Engine, get_engine
-from .errors import ReprokitError
+from .engine import BatchOutcome, Engine, get_engine
+from .errors import ReprokitError, RunError
 from .history import History, default_path
 from .load import Project
-from .run import Box, RunResult, container_config, start
+from .run import RunResult, container_config, start
 from .spec import Case, EnvironmentSpec, Status, Verdict
 
 EVIDENCE_BYTES = 64 * 1024  # per stream and step, in history records
@@ -158,16 +159,14 @@ def observe(case: Case, spec: EnvironmentSpec, *, role: str, repeat: int = 1, en
     labels = {"reprokit.case": case.id[:200], "reprokit.role": role}
     try:
         run.image = build(image_spec(spec) if overlay else spec, engine=engine, on_line=on_line)
+        config = container_config(spec, labels=labels, env=dict(spec.env) if overlay else None)
+        files = {**(spec.files if overlay else {}),
+                 **{f"{spec.workdir.rstrip('/')}/{name}": text for name, text in case.files.items()}}
         for _ in range(repeat):
-            with start(spec, engine=engine, image=run.image, labels=labels,
-                       env=dict(spec.env) if overlay else None) as box:
-                if overlay and spec.files:
-                    box.container.put_files("/", {p.lstrip("/"): t.encode() for p, t in spec.files.items()})
-                box.put_files(case.files)
-                steps = run_steps(box, case)
-                run.attempts.append(Attempt(steps, signature_holds(case.expect, combined(steps))))
-                if read_facts and not run.facts:
-                    run.facts = facts(box, cache=facts_cache)
+            steps = run_steps(engine, run.image.tag, config, case, files=files, workdir=spec.workdir, owner=spec.user)
+            run.attempts.append(Attempt(steps, signature_holds(case.expect, combined(steps))))
+        if read_facts:
+            run.facts = facts(spec, run.image, engine=engine, config=config, cache=facts_cache)
     except ReprokitError as error:
         run.error = str(error)
     run.duration_s = round(time.monotonic() - started, 3)
@@ -180,31 +179,82 @@ def image_spec(spec: EnvironmentSpec) -> EnvironmentSpec:
     return spec.model_copy(update={"env": {}, "files": {}})
 
 
-def run_steps(box: Box, case: Case) -> list[RunResult]:
+# The steps run as the container's own process: one start, no exec per step. Each step's output, exit code
+# and start/end times go to files that are collected when the container exits. Steps stop at the first that
+# fails or times out; `timeout` (SIGTERM, then SIGKILL) bounds each one inside the container.
+RUN_DIR = "/tmp/.reprokit"
+KILL_GRACE_S = 5
+RUNNER = f"""
+step() {{
+  started=$(date +%s.%N)
+  timeout -k {KILL_GRACE_S} "$2" sh "{RUN_DIR}/steps/$1.sh" >"{RUN_DIR}/out/$1.stdout" 2>"{RUN_DIR}/out/$1.stderr"
+  code=$?
+  echo "$code $started $(date +%s.%N)" >"{RUN_DIR}/out/$1.status"
+  return $code
+}}
+cd "$1" || exit 97
+shift
+"""
+
+
+def run_steps(engine: Engine, image: str, config, case: Case, *, files: dict[str, str], workdir: str,
+              owner: str | None) -> list[RunResult]:
+    """One attempt: a fresh container runs every step in order; what each did is read back afterwards."""
+    script = RUNNER + " && ".join(f"step {i} {step.timeout:g}" for i, step in enumerate(case.steps))
+    archive = {f"{RUN_DIR[1:]}/": b"", f"{RUN_DIR[1:]}/out/": b"", f"{RUN_DIR[1:]}/steps/": b"",
+               **{f"{RUN_DIR[1:]}/steps/{i}.sh": step.run.encode() for i, step in enumerate(case.steps)},
+               **{path.lstrip("/"): text.encode() for path, text in files.items()}}
+    outcome = engine.run_batch(image, config, files=archive, command=["sh", "-c", script, "runner", workdir],
+                               collect=f"{RUN_DIR}/out", owner=owner,
+                               timeout=sum(s.timeout + KILL_GRACE_S for s in case.steps) + 30)
+    if outcome.exit_code == 97 and not outcome.files:
+        raise RunError(f"the workdir {workdir} does not exist in the image, so no step could run")
+    return read_steps(case, outcome)
+
+
+def read_steps(case: Case, outcome: BatchOutcome) -> list[RunResult]:
+    """The RunResults of the steps that ran, from the files the runner left (``out/<i>.status`` etc.)."""
+    text = lambda name: outcome.files.get(f"out/{name}", b"").decode("utf-8", errors="replace")  # noqa: E731
     results = []
-    for step in case.steps:
-        results.append(box.run(step.run, timeout=step.timeout))
-        if results[-1].exit_code != 0 or results[-1].timed_out:
+    for i, step in enumerate(case.steps):
+        status = text(f"{i}.status").split()
+        if not status and not (outcome.killed and f"out/{i}.stdout" in outcome.files):
             break
+        code, duration = (int(status[0]), _seconds(status[1:])) if status else (137, step.timeout)
+        results.append(RunResult(step.run, code, text(f"{i}.stdout"), text(f"{i}.stderr"), duration,
+                                 timed_out=code in (124, 137) and duration >= step.timeout - 0.05,
+                                 oom_killed=False))
+    if results and outcome.oom_killed and results[-1].exit_code != 0:
+        results[-1] = dataclasses.replace(results[-1], oom_killed=True)
     return results
 
 
-def facts(box: Box, *, cache: Path | None) -> dict:
-    """The box's facts; cached by image and container settings, which fully determine them on this host."""
-    if cache is None:
-        return box.facts()
-    config = container_config(box.spec)
-    key = hashlib.sha256(f"{box.image.id}|{config.memory}|{config.cpus}|{config.pids}|{config.network}".encode())
-    path = cache / f"{key.hexdigest()[:32]}.json"
+def _seconds(times: list[str]) -> float:
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        return round(float(times[1]) - float(times[0]), 3)
+    except (IndexError, ValueError):  # a `date` without %N (busybox): no duration rather than a wrong one
+        return 0.0
+
+
+def facts(spec: EnvironmentSpec, image: Image, *, engine: Engine, config, cache: Path | None) -> dict:
+    """The environment's facts, read from inside a container of it; cached by image and container settings,
+    which fully determine them on this host, so only the first run of an image pays for them."""
+    key = hashlib.sha256(f"{image.id}|{config.memory}|{config.cpus}|{config.pids}|{config.network}|"
+                         f"{sorted(config.env.items())}".encode()).hexdigest()[:32]
+    path = cache / f"{key}.json" if cache else None
+    if path is not None:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            pass
+    with start(spec, engine=engine, image=image, labels=config.labels, env=config.env) as box:
         found = box.facts()
-        cache.mkdir(parents=True, exist_ok=True)
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{time.monotonic_ns()}.tmp")
         tmp.write_text(json.dumps(found))
         tmp.replace(path)
-        return found
+    return found
 
 
 def diffs(case: Case, baseline: EnvironmentRun, environment: EnvironmentRun) -> dict:

@@ -1,0 +1,477 @@
+"""Speed benchmark of issue 7: reprokit's overhead as ratios against references measured in the same run.
+
+Run it against the real engine (it builds images and starts containers; not collected by pytest):
+
+    .venv/bin/python tests/bench_overhead.py [OUT.json] [--runs 5] [--cold-runs 2] [--only NAME ...]
+
+It prints a table (figure, reference, ratio, target, met?) and writes the figures as JSON (default
+.reprokit/bench_overhead.json). Every figure is the median of several runs. Cases live in a temporary
+project whose environments are copies of the repository's baseline and acme-bullseye; cold builds use
+a throw-away base image (debian:bookworm plus a unique LABEL, so it has a new image id: a mere
+`docker tag` alias keeps the id and the classic builder would reuse every cached layer). The benchmark
+removes the images it created, and only those.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+import uuid
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+ROOT = Path(__file__).resolve().parent.parent
+REPROKIT = str(ROOT / ".venv" / "bin" / "reprokit")
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+sys.path.insert(0, str(ROOT))
+
+from reprokit.build import build, render_for_build  # noqa: E402
+from reprokit.engine import get_engine, set_engine  # noqa: E402
+from reprokit.load import Project, load_case, load_environment  # noqa: E402
+from reprokit.reproduce import run_case  # noqa: E402
+
+PROBE = '''import sqlite3
+db = sqlite3.connect(":memory:")
+db.execute("create table t (x)")
+db.execute("insert into t values (1) returning x")
+print("ok", sqlite3.sqlite_version)
+'''
+CASE = """id: {id}
+title: Benchmark probe - RETURNING needs SQLite >= 3.35
+environment: acme-bullseye
+baseline: baseline
+files:
+  probe.py: {probe}
+steps:
+  - python3 probe.py
+expect:
+  exit_code: 1
+  stderr_contains: near "returning"
+status: open
+"""
+STEP = "python3 probe.py"
+PINS = ["markupsafe==2.1.0", "markupsafe==2.1.1", "markupsafe==2.1.2", "markupsafe==2.1.3", "markupsafe==2.1.5",
+        "markupsafe==2.0.0", "markupsafe==1.1.1"]
+
+
+@dataclass
+class Figure:
+    """One row of the table: a measured value beside its reference and its target."""
+
+    name: str
+    value: float | None
+    reference: float | None = None
+    reference_name: str = ""
+    target: str = ""
+    met: bool | None = None
+    note: str = ""
+    samples: dict = field(default_factory=dict)
+    why: str = ""  # shown only when the target is missed: by how much, and what costs the time
+
+    @property
+    def ratio(self) -> float | None:
+        return None if not self.value or not self.reference else round(self.value / self.reference, 3)
+
+
+# -- timing helpers ----------------------------------------------------------------------------------------
+
+
+def clock(action, runs: int) -> list[float]:
+    """Wall seconds of ``action()`` over ``runs`` runs."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        action()
+        times.append(round(time.perf_counter() - started, 4))
+    return times
+
+
+def over(measured: float, limit: float) -> str:
+    return f"{measured:.2f} against {limit:g}: {measured / limit - 1:.0%} over the target"
+
+
+def median(values: list[float]) -> float:
+    return round(statistics.median(values), 4)
+
+
+def sh(*command: str, check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run(command, capture_output=True, text=True)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} exited {done.returncode}: {done.stderr.strip()[-800:]}")
+    return done
+
+
+class MeteredEngine:
+    """The real engine with every call timed: builds counted, containers split into start, put files,
+    exec and remove, so the breakdown shows where a case run spends its time."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.seconds: dict[str, list[float]] = defaultdict(list)
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def note(self, what: str, started: float) -> None:
+        with self._lock:
+            self.seconds[what].append(time.perf_counter() - started)
+
+    def timed(self, what: str, call, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return call(*args, **kwargs)
+        finally:
+            self.note(what, started)
+
+    def image_id(self, reference):
+        return self.timed("image lookup", self.inner.image_id, reference)
+
+    def build(self, *args, **kwargs):
+        return self.timed("engine build", self.inner.build, *args, **kwargs)
+
+    @contextmanager
+    def start(self, image, config):
+        started, removing = time.perf_counter(), None
+        try:
+            with self.inner.start(image, config) as box:
+                self.note("start", started)
+                try:
+                    yield MeteredBox(box, self)
+                finally:
+                    removing = time.perf_counter()
+        finally:
+            if removing is not None:
+                self.note("remove", removing)
+
+
+class MeteredBox:
+    def __init__(self, box, engine: MeteredEngine):
+        self.box, self.engine, self.id = box, engine, box.id
+
+    def exec(self, command, **options):
+        return self.engine.timed("exec", self.box.exec, command, **options)
+
+    def put_files(self, folder, files, **options):
+        return self.engine.timed("put files", self.box.put_files, folder, files, **options)
+
+
+# -- the temporary project ----------------------------------------------------------------------------------
+
+
+def make_project(root: Path, cases: int) -> Project:
+    """environments/ copied from the repository (baseline, acme-bullseye and their files); ``cases`` small cases."""
+    (root / "environments").mkdir(parents=True)
+    for name in ("baseline.yaml", "acme-bullseye.yaml"):
+        shutil.copy(ROOT / "environments" / name, root / "environments" / name)
+    if (ROOT / "environments" / "files").is_dir():
+        shutil.copytree(ROOT / "environments" / "files", root / "environments" / "files")
+    for number in range(cases):
+        folder = root / "cases" / f"BENCH-{number}"
+        folder.mkdir(parents=True)
+        (folder / "case.yaml").write_text(CASE.format(id=f"BENCH-{number}", probe=json.dumps(PROBE)))
+    return Project(root)
+
+
+def case_run_cli(project: Project, case_id: str = "BENCH-0") -> dict:
+    done = sh(REPROKIT, "case", "run", case_id, "-C", str(project.root), "--json", check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"reprokit case run exited {done.returncode}: {done.stderr.strip()[-800:]}")
+    return json.loads(done.stdout)
+
+
+def docker_runs(tags: list[str], *, parallel: bool) -> None:
+    """The case's step in each image through plain `docker run --rm`, the probe written by the same shell."""
+    command = f"cat > probe.py <<'EOF'\n{PROBE}EOF\n{STEP}"
+    processes = []
+    for tag in tags:
+        processes.append(subprocess.Popen(["docker", "run", "--rm", tag, "sh", "-c", command],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        if not parallel:
+            processes[-1].wait()
+    for process in processes:
+        process.wait()
+
+
+# -- the figures ----------------------------------------------------------------------------------------------
+
+
+def help_time(runs: int) -> list[Figure]:
+    help_s = clock(lambda: sh(REPROKIT, "--help"), runs)
+    bare_s = clock(lambda: sh(PYTHON, "-c", "pass"), runs)
+    import_s = clock(lambda: sh(PYTHON, "-c", "import reprokit.cli, typer.rich_utils"), runs)
+    why = f"{over(median(help_s), 0.5)}; importing reprokit.cli with typer and rich takes {median(import_s):.2f} s " \
+          f"of it; every figure here scales with the machine's load (see load_average)"
+    return [Figure("reprokit --help wall time (s)", median(help_s), median(bare_s), "python -c pass",
+                   "< 0.5 s", median(help_s) < 0.5, samples={"help": help_s, "bare_python": bare_s,
+                                                              "imports": import_s}, why=why)]
+
+
+def warm_case_run(project: Project, runs: int) -> list[Figure]:
+    result = case_run_cli(project)  # warms images and the facts cache
+    assert result["verdict"] == "REPRODUCED", result["verdict"]
+    tags = [run["image"]["tag"] for run in result["runs"].values()]
+    cli_s, docker_par_s, docker_seq_s = [], [], []
+    for _ in range(runs):  # interleaved, so drift in the machine's load hits every series alike
+        cli_s += clock(lambda: case_run_cli(project), 1)
+        docker_par_s += clock(lambda: docker_runs(tags, parallel=True), 1)
+        docker_seq_s += clock(lambda: docker_runs(tags, parallel=False), 1)
+    engine = MeteredEngine(get_engine())
+    set_engine(engine)
+    case = load_case("BENCH-0", root=project.root)
+    try:
+        run_case(case, project=project)
+        engine.seconds.clear()
+        library_s = clock(lambda: run_case(case, project=project), runs)
+        phases = {what: round(sum(values) / (2 * runs), 4) for what, values in engine.seconds.items()}
+        imports_s = clock(lambda: sh(PYTHON, "-c", "import reprokit.cli, reprokit._cli_case, reprokit.reproduce, "
+                                                   "reprokit._docker, testcontainers.core.container"), runs)
+        connect_s = clock(lambda: type(engine.inner)(), runs)
+    finally:
+        set_engine(None)
+    floor = engine_floor(tags, runs)
+    cli, par, seq, lib = median(cli_s), median(docker_par_s), median(docker_seq_s), median(library_s)
+    breakdown = {f"{what} (per container)": s for what, s in sorted(phases.items())}
+    breakdown.update({"python start + imports (CLI process)": median(imports_s), "engine connect + ping": median(connect_s)})
+    breakdown.update({f"bare API {what}": s for what, s in floor.items()})
+    note = "docker refs: both `docker run --rm` at once, as reprokit runs them; one after the other: " \
+           f"{seq:.2f} s (ratio {cli / seq:.2f})"
+    model = f"reprokit starts each container with `sleep infinity`, copies the files in, execs the step and " \
+            f"force-removes it: the same model on the bare Docker API takes {floor['wall']:.2f} s " \
+            f"({floor['wall'] / par:.2f}x), so the model, not testcontainers, sets the floor"
+    return [Figure("warm `reprokit case run` CLI (s)", cli, par, "2x docker run --rm, in parallel", "<= 1.5x",
+                   cli / par <= 1.5, note, {"cli": cli_s, "docker_parallel": docker_par_s,
+                                           "docker_sequential": docker_seq_s},
+                   why=f"{over(cli / par, 1.5)}; {cli - lib:.2f} s is the CLI process (python start and imports "
+                       f"{median(imports_s):.2f} s, then loading the case, printing JSON, exit cleanup), {lib:.2f} s the library call; {model}"),
+            Figure("warm run_case() library call (s)", lib, par, "2x docker run --rm, in parallel", "<= 1.5x",
+                   lib / par <= 1.5, "breakdown: " + ", ".join(f"{k} {v:.3f}" for k, v in breakdown.items()),
+                   {"library": library_s, "breakdown_s": breakdown}, why=f"{over(lib / par, 1.5)}; {model}")]
+
+
+def engine_floor(tags: list[str], runs: int) -> dict[str, float]:
+    """The same container lives through the bare Docker API (no testcontainers, init, limits, timeout wrapper
+    or OOM check), one thread per image as reprokit runs them: the floor for start / put files / exec / remove."""
+    import docker
+
+    from reprokit.engine import LABELS
+
+    api, seconds = docker.from_env().api, defaultdict(list)
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        info = tarfile.TarInfo("probe.py")
+        info.size = len(PROBE.encode())
+        tar.addfile(info, io.BytesIO(PROBE.encode()))
+
+    def life(tag: str) -> None:
+        started = time.perf_counter()
+        container = api.create_container(tag, ["sleep", "infinity"], labels=dict(LABELS))["Id"]
+        try:
+            api.start(container)
+            seconds["start"].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            api.put_archive(container, "/work", archive.getvalue())
+            seconds["put files"].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            exec_id = api.exec_create(container, ["sh", "-c", STEP], workdir="/work")["Id"]
+            api.exec_start(exec_id, demux=True)
+            api.exec_inspect(exec_id)
+            seconds["exec"].append(time.perf_counter() - started)
+        finally:
+            started = time.perf_counter()
+            api.remove_container(container, force=True, v=True)
+            seconds["remove"].append(time.perf_counter() - started)
+
+    with ThreadPoolExecutor(max_workers=len(tags)) as pool:
+        wall = clock(lambda: list(pool.map(life, tags)), runs)
+    return {**{f"{what} (per container)": median(values) for what, values in seconds.items()}, "wall": median(wall)}
+
+
+def unchanged_build(project: Project, runs: int) -> list[Figure]:
+    spec = load_environment("baseline", root=project.root)
+    engine = MeteredEngine(get_engine())
+    set_engine(engine)
+    try:
+        image = build(spec)
+        engine.seconds.clear()
+        library_s = clock(lambda: build(spec), max(runs, 10))
+        builds = len(engine.seconds.get("engine build", []))
+    finally:
+        set_engine(None)
+    inspect_s = clock(lambda: sh("docker", "image", "inspect", image.tag), runs)
+    cli_s = clock(lambda: sh(REPROKIT, "env", "build", "baseline", "-C", str(project.root)), runs)
+    value = median(library_s)
+    note = f"{builds} engine build call(s) over {len(library_s)} builds; CLI `reprokit env build` (with " \
+           f"interpreter start): {median(cli_s):.3f} s"
+    return [Figure("build an unchanged spec, library (s)", value, median(inspect_s), "docker image inspect",
+                   "< 0.5 s, 0 engine builds", value < 0.5 and builds == 0, note,
+                   {"library": library_s, "cli": cli_s, "docker_inspect": inspect_s, "engine_builds": builds},
+                   why=f"{builds} build call(s) reached the engine" if builds else over(value, 0.5))]
+
+
+def fresh_base(created: list[str]) -> str:
+    """A base image nobody has built on: debian:bookworm plus a unique label, so a new image id."""
+    tag = f"reprokit-bench/bookworm:{uuid.uuid4().hex[:10]}"
+    done = subprocess.run(["docker", "build", "-q", "-t", tag, "-"], capture_output=True, text=True,
+                          input=f"FROM debian:bookworm\nLABEL reprokit.bench={tag}\n")
+    if done.returncode != 0:
+        raise RuntimeError(f"could not make {tag}: {done.stderr.strip()}")
+    created.append(tag)
+    return tag
+
+
+def timed_build(spec, *, installer: str, created: list[str]) -> dict:
+    """Build ``spec`` through reprokit, timing each Dockerfile step from the streamed log."""
+    marks: list[tuple[float, str]] = []
+    on_line = lambda line: marks.append((time.perf_counter(), line)) if line.startswith("Step ") else None  # noqa
+    started = time.perf_counter()
+    image = build(spec, installer=installer, on_line=on_line)
+    ended = time.perf_counter()
+    created.append(image.tag)
+    assert image.built, f"{image.tag} was expected to be built, not reused"
+    steps = [(line, (marks[i + 1][0] if i + 1 < len(marks) else ended) - at) for i, (at, line) in enumerate(marks)]
+    python_step = sum(s for line, s in steps if "python3 -m venv" in line)
+    return {"total_s": round(ended - started, 2), "python_step_s": round(python_step, 2),
+            "cached_steps": image.cached_steps, "total_steps": image.total_steps}
+
+
+def pin_rebuild_and_installers(project: Project, rebuild_runs: int, cold_runs: int, created: list[str]) -> list[Figure]:
+    """Cold builds on fresh bases, then rebuilds that each change one pin, for pip and uv (interleaved)."""
+    baseline = load_environment("baseline", root=project.root)
+    others = tuple(p for p in baseline.python_packages if not p.lower().startswith("markupsafe"))
+    cold, rebuilds, specs = {"pip": [], "uv": []}, {"pip": [], "uv": []}, {}
+    for _ in range(cold_runs):
+        for installer in cold:
+            specs[installer] = baseline.model_copy(update={"os": fresh_base(created), "name": f"bench-{installer}"})
+            cold[installer].append(timed_build(specs[installer], installer=installer, created=created))
+    for pin in PINS[:rebuild_runs]:
+        for installer in cold:
+            changed = specs[installer].model_copy(update={"python_packages": others + (pin,)})
+            rebuilds[installer].append(timed_build(changed, installer=installer, created=created))
+    default = default_installer(baseline)
+    total = {name: median([b["total_s"] for b in builds]) for name, builds in cold.items()}
+    rebuild = {name: median([b["total_s"] for b in builds]) for name, builds in rebuilds.items()}
+    python = {name: median([b["python_step_s"] for b in cold[name] + rebuilds[name]]) for name in cold}
+    faster = min(python, key=python.get)
+    first = rebuilds[default][0]
+    return [Figure(f"rebuild after one pin changes, {default} (s)", rebuild[default], total[default],
+                   "cold build of the same spec", "<= 0.3x", rebuild[default] / total[default] <= 0.3,
+                   f"{len(rebuilds[default])} rebuilds, {cold_runs} cold build(s); steps reused per rebuild: "
+                   f"{first['cached_steps']}/{first['total_steps']}; the python-packages step (venv + install) "
+                   f"is {median([b['python_step_s'] for b in rebuilds[default]]):.1f} s of each rebuild",
+                   {"cold": cold[default], "rebuilds": rebuilds[default]},
+                   why=f"{over(rebuild[default] / total[default], 0.3)}; a pin change reruns the whole python step, "
+                       "venv creation (ensurepip) included, because both are one RUN in render.python_packages"),
+            Figure("python-packages step with uv (s)", python["uv"], python["pip"], "the same step with pip",
+                   "the faster one is the default", faster == default,
+                   f"median over every cold build and rebuild; cold builds uv {total['uv']:.1f} s, pip "
+                   f"{total['pip']:.1f} s; rebuilds uv {rebuild['uv']:.1f} s, pip {rebuild['pip']:.1f} s -> "
+                   f"{faster} is faster; render_for_build's default is {default}",
+                   {"cold": cold, "rebuilds": rebuilds, "default": default},
+                   why=f"{faster} is faster but reprokit defaults to {default}")]
+
+
+def default_installer(spec) -> str:
+    """The installer reprokit uses when REPROKIT_INSTALLER is not set, read from what it renders."""
+    saved = os.environ.pop("REPROKIT_INSTALLER", None)
+    try:
+        return "uv" if "uv pip install" in render_for_build(spec).dockerfile else "pip"
+    finally:
+        if saved is not None:
+            os.environ["REPROKIT_INSTALLER"] = saved
+
+
+def replay_jobs(project: Project, runs: int) -> list[Figure]:
+    def replay(jobs: int) -> None:
+        sh(REPROKIT, "replay", "-C", str(project.root), "--jobs", str(jobs), "--json")
+
+    replay(2)  # warm
+    one_s, two_s = [], []
+    for _ in range(runs):
+        one_s += clock(lambda: replay(1), 1)
+        two_s += clock(lambda: replay(2), 1)
+    ratio = median(two_s) / median(one_s)
+    why = f"{over(ratio, 0.65)}; each case already runs its 2 containers at once, so --jobs 2 means 4 " \
+          f"containers on {os.cpu_count()} cores, and the Docker daemon's own work (create, start, exec, " \
+          "remove) is the shared bottleneck"
+    return [Figure("replay 10 cases --jobs 2 (s)", median(two_s), median(one_s), "replay 10 cases --jobs 1",
+                   "<= 0.65x", ratio <= 0.65, f"{os.cpu_count()} cores", {"jobs_1": one_s, "jobs_2": two_s},
+                   why=why)]
+
+
+# -- main --------------------------------------------------------------------------------------------------------
+
+
+def remove_images(created: list[str]) -> None:
+    """Remove the images this run made (newest first: reprokit's builds before the bases they stand on)."""
+    for tag in reversed(created):
+        sh("docker", "rmi", tag, check=False)
+
+
+def show(figures: list[Figure]) -> None:
+    cell = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    print(f"\nload average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work on this machine "
+          "skews every figure; see load_average in the JSON)")
+    print(f"\n{'figure':40} {'value':>8} {'reference':>9}  {'ratio':>6}  {'target':26} met?  reference is")
+    for f in figures:
+        met = {True: "yes", False: "NO", None: "?"}[f.met]
+        print(f"{f.name:40} {cell(f.value):>8} {cell(f.reference):>9}  {cell(f.ratio):>6}  {f.target:26} "
+              f"{met:5} {f.reference_name}")
+        if f.note:
+            print(f"    {f.note}")
+        if f.met is False and f.why:
+            print(f"    MISSED: {f.why}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", nargs="?", default=str(ROOT / ".reprokit" / "bench_overhead.json"))
+    parser.add_argument("--runs", type=int, default=5, help="runs per cheap figure (median)")
+    parser.add_argument("--cold-runs", type=int, default=2, help="cold builds per installer (each 0.5-3 min)")
+    parser.add_argument("--rebuild-runs", type=int, default=3, help="rebuilds per installer after a pin change (at most 7)")
+    parser.add_argument("--only", nargs="*", default=None, help="help warm unchanged rebuild replay")
+    args = parser.parse_args(argv)
+    chosen = set(args.only or ["help", "warm", "unchanged", "rebuild", "replay"])
+    figures, created = [], []
+    with tempfile.TemporaryDirectory(prefix="reprokit-bench-") as scratch:
+        project = make_project(Path(scratch), cases=10)
+        plan = [("help", lambda: help_time(args.runs)), ("warm", lambda: warm_case_run(project, args.runs)),
+                ("unchanged", lambda: unchanged_build(project, args.runs)),
+                ("replay", lambda: replay_jobs(project, args.runs)),
+                ("rebuild", lambda: pin_rebuild_and_installers(project, args.rebuild_runs, args.cold_runs, created))]
+        try:
+            for name, measure in plan:
+                if name in chosen:
+                    print(f"measuring {name} ...", file=sys.stderr, flush=True)
+                    load_before = os.getloadavg()[0]
+                    try:
+                        measured = measure()
+                        for figure in measured:
+                            figure.samples["load_average"] = [load_before, os.getloadavg()[0]]
+                        figures += measured
+                    except Exception as error:  # one broken figure must not hide the others
+                        figures.append(Figure(name, None, note=f"FAILED: {type(error).__name__}: {error}"))
+        finally:
+            remove_images(created)
+    show(figures)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps([{**asdict(f), "ratio": f.ratio} for f in figures], indent=2) + "\n")
+    print(f"\nwritten: {args.out}")
+    return 0 if all(f.met for f in figures) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
