@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import BundleError, SpecError
-from .load import Project, load_case
+from .load import Project, dump_yaml, load_case
 from .spec import Case, EnvironmentSpec
 
 FORMAT = 1
@@ -39,7 +39,7 @@ def write_bundle(case: Case, output: Path | str, *, images: dict[str, dict] | No
     The case's environments are written inline and fully resolved (extends applied), so the bundle needs
     no environments/ folder; ``images`` maps role -> {"tag", "id"} of the images used here."""
     members = case_files(case)
-    members["case.yaml"] = _yaml(resolved_case(case)).encode()
+    members["case.yaml"] = dump_yaml(resolved_case(case)).encode()
     meta = {
         "format": FORMAT, "reprokit_version": __version__, "case": case.id, "title": case.title,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -120,25 +120,6 @@ def _environment_meta(spec: EnvironmentSpec, image: dict | None) -> dict:
 def manifest(members: dict[str, bytes]) -> str:
     """``sha256  name`` for every member (sorted), the format ``sha256sum -c`` reads."""
     return "".join(f"{hashlib.sha256(members[n]).hexdigest()}  {n}\n" for n in sorted(members) if n != MANIFEST)
-
-
-def _yaml(data: dict) -> str:
-    from ruamel.yaml import YAML
-    from ruamel.yaml.scalarstring import LiteralScalarString
-
-    def literal(value):
-        if isinstance(value, dict):
-            return {k: literal(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [literal(v) for v in value]
-        return LiteralScalarString(value) if isinstance(value, str) and "\n" in value else value
-
-    yaml = YAML()
-    yaml.default_flow_style = False
-    yaml.width = 4096
-    stream = io.StringIO()
-    yaml.dump(literal(data), stream)
-    return stream.getvalue()
 
 
 # -- opening ----------------------------------------------------------------------------------------------------

@@ -199,21 +199,9 @@ _register_stages()
 
 
 def _print_yaml(data) -> None:
-    """YAML as a person would write it: multi-line text (config files) as literal blocks."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.scalarstring import LiteralScalarString
+    from .load import dump_yaml
 
-    def literal(value):
-        if isinstance(value, dict):
-            return {k: literal(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [literal(v) for v in value]
-        return LiteralScalarString(value) if isinstance(value, str) and "\n" in value else value
-
-    yaml = YAML()
-    yaml.default_flow_style = False
-    yaml.width = 4096
-    yaml.dump(literal(data), sys.stdout)
+    sys.stdout.write(dump_yaml(data))
 
 
 def main() -> None:

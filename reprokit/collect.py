@@ -412,8 +412,8 @@ def write_environment(imported: Imported, *, name: str, root: Path | str | None 
     for place in imported.placeholders:
         key, _, item = place.partition(".")
         document[key].yaml_add_eol_comment("REDACTED by the collector: replace with a test value", item)
-    document.yaml_set_start_comment(f"Written by 'reprokit env import'. Check the description: it lists what a "
-                                    f"container cannot reproduce.")
+    document.yaml_set_start_comment("Written by 'reprokit env import'. Check the description: it lists what a "
+                                    "container cannot reproduce.")
     path.parent.mkdir(parents=True, exist_ok=True)
     yaml = YAML()
     yaml.default_flow_style = False

@@ -241,13 +241,9 @@ def environment_yaml(baseline: EnvironmentSpec, applied: list[Atom], *, root: Pa
                      description: str = "") -> str:
     """An environment file for the baseline plus ``applied``: ``extends`` the baseline when it is a named
     environment of the project (so the file shows only the differences), else the whole spec."""
-    from io import StringIO
-
-    from ruamel.yaml import YAML
-    from ruamel.yaml.scalarstring import LiteralScalarString
+    from .load import dump_yaml
 
     named = root is not None and "/" not in baseline.name and (root / "environments" / f"{baseline.name}.yaml").is_file()
-    literal = lambda v: LiteralScalarString(v) if isinstance(v, str) and "\n" in v else v  # noqa: E731
     doc: dict = {"description": description or f"{baseline.name} plus " + ", ".join(a.name for a in applied)}
     if named:
         doc["extends"] = baseline.name
@@ -259,21 +255,15 @@ def environment_yaml(baseline: EnvironmentSpec, applied: list[Atom], *, root: Pa
                 doc.setdefault(atom.field, []).append(atom.customer)
             elif atom.field in MAPS:
                 value = hybrid(baseline, [atom]).limits.model_dump()[atom.key] if atom.field == "limits" else atom.customer
-                doc.setdefault(atom.field, {})[atom.key] = literal(value)
+                doc.setdefault(atom.field, {})[atom.key] = value
             else:
                 doc[atom.field] = hybrid(baseline, [atom]).model_dump(mode="json")[atom.field]
         if removals:
             doc["remove"] = removals
     else:
         data = hybrid(baseline, applied).model_dump(mode="json", exclude={"name", "description"})
-        data["files"] = {k: literal(v) for k, v in data["files"].items()}
         doc.update({k: list(v) if isinstance(v, tuple) else v for k, v in data.items()})
-    text = StringIO()
-    yaml = YAML()
-    yaml.default_flow_style = None
-    yaml.width = 120
-    yaml.dump(doc, text)
-    return text.getvalue()
+    return dump_yaml(doc)
 
 
 # -- isolating a case -----------------------------------------------------------------------------------------

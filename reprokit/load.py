@@ -216,6 +216,28 @@ def _resolve_sources(doc: Doc, key: Key, base: Path, project: Project) -> None:
                 raise doc.error(key + (path, "source"), f"{value['source']!r} is not UTF-8 text") from None
 
 
+def dump_yaml(data: Any) -> str:
+    """YAML as a person writes it (the inverse of reading): block style, multi-line text as literal blocks."""
+    import io
+
+    from ruamel.yaml import YAML
+    from ruamel.yaml.scalarstring import LiteralScalarString
+
+    def literal(value):
+        if isinstance(value, dict):
+            return {k: literal(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [literal(v) for v in value]
+        return LiteralScalarString(value) if isinstance(value, str) and "\n" in value else value
+
+    yaml = YAML()
+    yaml.default_flow_style = False
+    yaml.width = 4096
+    stream = io.StringIO()
+    yaml.dump(literal(data), stream)
+    return stream.getvalue()
+
+
 # -- environments -------------------------------------------------------------------------------------------
 
 

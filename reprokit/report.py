@@ -240,7 +240,7 @@ def to_markdown(data: dict) -> str:
             + (f" (fixed in {case['fixed_in']})" if case["fixed_in"] else ""),
             f"- **Verdict:** {'**' + verdict['value'] + '**' if verdict['value'] else 'not run yet'}: "
             f"{_inline(verdict['description'])}" + (f" ({verdict['when']})" if verdict.get("when") else ""),
-            f"- **Bug signature:** " + ", ".join(f"{k} `{_tick(v)}`" for k, v in case["expect"].items()), ""]
+            "- **Bug signature:** " + ", ".join(f"{k} `{_tick(v)}`" for k, v in case["expect"].items()), ""]
     if case["workaround"]:
         out += [f"**Workaround:** {_inline(case['workaround'])}", ""]
     out += ["### Environments", "", f"Differing rows are **bold**; `{envs['baseline']}` is the baseline.", "",

@@ -8,7 +8,7 @@ import pytest
 from reprokit._bisect import _pinned
 from reprokit._ddmin import Outcome, Trial, bisect_versions, search, split
 from reprokit.errors import IsolateError
-from reprokit.isolate import Atom, Group, atoms, environment_yaml, grouping, hybrid
+from reprokit.isolate import Group, atoms, environment_yaml, grouping, hybrid
 from reprokit.load import load_environment
 from reprokit.spec import EnvironmentSpec
 
