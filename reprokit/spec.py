@@ -117,6 +117,10 @@ class EnvironmentSpec(Frozen):
         for key in value:
             if not ENV_NAME.match(key):
                 raise ValueError(f"{key!r} is not an environment variable name (letters, digits, _)")
+        for key, text in value.items():
+            if "\n" in text or "\x00" in text:
+                raise ValueError(f"{key}: {text[:40]!r}... has a line break, which an image's environment cannot "
+                                 "hold; put multi-line text in a file under `files`")
         return value
 
     @field_validator("files")
@@ -174,9 +178,17 @@ def _unique(items: tuple[str, ...], name_of) -> None:
 
 
 def _absolute(path: str) -> str:
-    if not path.startswith("/") or "\x00" in path or any(p == ".." for p in path.split("/")):
+    if not path.startswith("/") or not _plain_path(path):
         raise ValueError(f"{path!r} is not an absolute path inside the container; write e.g. '/etc/app.ini'")
     return path
+
+
+def _plain_path(path: str) -> bool:
+    """No '..', no empty or trailing component, no whitespace or control characters (they would reach the
+    Dockerfile and the shell as syntax)."""
+    parts = path.strip("/").split("/")
+    return (bool(path.strip("/")) and not path.endswith("/") and ".." not in parts and "" not in parts
+            and not re.search(r"[\x00-\x20\x7f]", path))
 
 
 class Step(Frozen):
@@ -242,7 +254,7 @@ class Case(Frozen):
     @classmethod
     def _relative(cls, value: dict[str, str]) -> dict[str, str]:
         for path in value:
-            if path.startswith("/") or any(p == ".." for p in path.split("/")) or not path.strip():
+            if path.startswith("/") or not _plain_path(path):
                 raise ValueError(f"{path!r} must be a path inside the workdir, e.g. 'repro.py'")
         return value
 

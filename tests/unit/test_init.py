@@ -12,6 +12,19 @@ def test_every_name_in_all_resolves():
     assert missing == []
 
 
+def test_public_names_stay_functions_and_classes_after_every_submodule_is_imported():
+    import importlib
+    import pkgutil
+    import types
+
+    for module in pkgutil.iter_modules(reprokit.__path__):
+        if module.name != "__main__":  # that one runs the CLI
+            importlib.import_module(f"reprokit.{module.name}")
+    for name in reprokit.__all__:
+        if name != "__version__":
+            assert not isinstance(getattr(reprokit, name), types.ModuleType), name
+
+
 def test_all_is_sorted_and_without_private_names():
     assert reprokit.__all__ == sorted(reprokit.__all__)
     assert not [name for name in reprokit.__all__ if name.startswith("_") and name != "__version__"]

@@ -117,8 +117,20 @@ def test_timezone_is_checked_then_linked():
 
 
 def test_env_values_are_quoted_so_docker_does_not_expand_them():
-    dockerfile = render(env(env={"A": 'x "y" $HOME \\ z', "B": "two\nlines"})).dockerfile
-    assert 'A="x \\"y\\" \\$HOME \\\\ z"' in dockerfile and 'B="two\\nlines"' in dockerfile
+    dockerfile = render(env(env={"A": 'x "y" $HOME \\ z'})).dockerfile
+    assert 'A="x \\"y\\" \\$HOME \\\\ z"' in dockerfile
+
+
+def test_an_env_value_with_a_line_break_is_refused_since_docker_env_cannot_hold_it():
+    with pytest.raises(ValueError, match="line break"):
+        env(env={"B": "two\nlines"})
+
+
+def test_a_workdir_or_file_path_cannot_smuggle_dockerfile_syntax():
+    with pytest.raises(ValueError, match="not an absolute path"):
+        env(workdir="/work\nRUN echo pwned")
+    with pytest.raises(ValueError, match="not an absolute path"):
+        env(files={"/etc/": "text"})
 
 
 def test_files_go_into_the_context_under_rootfs():
