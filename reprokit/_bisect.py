@@ -8,7 +8,7 @@ from typing import Callable, Literal
 
 from ._ddmin import BisectReport, Outcome, bisect_versions
 from .engine import Engine
-from .errors import IsolateError
+from .errors import InvalidValue, IsolateError
 from .isolate import Atom, hybrid
 from .spec import Case, EnvironmentSpec, pip_requirement_name
 
@@ -46,7 +46,10 @@ def bisect(case: Case, package: str, *, good: str | None = None, bad: str | None
     name = pip_requirement_name(package)
     good = good or _pinned(case.baseline, name, case, "baseline")
     bad = bad or _pinned(case.environment, name, case, "environment")
-    upward = Version(good) < Version(bad)
+    try:
+        upward = Version(good) < Version(bad)
+    except InvalidVersion as error:
+        raise InvalidValue(f"{error}", hint="--good and --bad take release versions, e.g. 2.0.1") from None
     low, high = sorted((Version(good), Version(bad)))
     releases = []
     for v in versions if versions is not None else index_versions(name):

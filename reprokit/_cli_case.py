@@ -45,10 +45,10 @@ def case_new(case_id: str, title: str = typer.Option("TODO: what the customer se
              project: Optional[str] = ProjectOption):
     """Scaffold cases/<ID>/ with a case.yaml and a repro.py to fill in."""
     from .errors import SpecError
-    from .load import Project
+    from .load import Project, check_name
 
     where = Project.at(project)
-    folder = where.cases / case_id
+    folder = where.cases / check_name(case_id, "ID")
     if folder.exists():
         raise SpecError(where.show(folder), "", "already exists; nothing was written",
                         hint=f"edit {where.show(folder / 'case.yaml')} or choose another ID")

@@ -23,6 +23,7 @@ def isolate(case_id: str = typer.Argument(..., metavar="ID"),
             write_env: Optional[str] = typer.Option(None, "--write-env", metavar="NAME",
                                                     help="write the minimal hybrid to environments/NAME.yaml"),
             fresh: bool = typer.Option(False, "--fresh", help="ignore stored probe outcomes (images are still reused)"),
+            force: bool = typer.Option(False, "--force", help="let --write-env replace an existing file"),
             project: Optional[str] = ProjectOption):
     """Find the smallest difference between the baseline and the case's environment that makes the bug appear."""
     from ._console import err, out
@@ -40,8 +41,11 @@ def isolate(case_id: str = typer.Argument(..., metavar="ID"),
     result = run_isolation(case, project=where, repeat=repeat, jobs=jobs, find_all=find_all, fresh=fresh,
                            on_probe=on_probe)
     if write_env:
-        path = where.environments / f"{write_env}.yaml"
-        path.write_text(result.environment_yaml)
+        from .load import check_name, load_environment, write_checked
+
+        path = where.environments / f"{check_name(write_env, '--write-env')}.yaml"
+        write_checked(path, result.environment_yaml, shown=where.show(path), force=force,
+                      check=lambda: load_environment(write_env, root=where.root))
     if as_json:
         out.print_json(json.dumps(result.to_dict(), default=str))
     else:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 # testcontainers' reaper (Ryuk) is an image that cannot be pulled where no registry answers; reprokit
-# removes what it created by its own labels instead (see gc and _cleanup_session below).
+# removes what it created by its own labels instead (`_cleanup_session` below, and `reprokit gc`).
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
 import docker  # noqa: E402
@@ -26,6 +26,7 @@ from .errors import EngineError, RunError  # noqa: E402
 
 KILL_GRACE_S = 5  # after a step's timeout, SIGTERM; this much later, SIGKILL
 _live: set[str] = set()
+_creating = 0
 _live_lock = threading.Lock()
 
 
@@ -108,19 +109,31 @@ class DockerEngine:
         container = _Container(image, command=command, env=dict(config.env), labels={**LABELS, **config.labels},
                                network_mode=config.network, init=True, privileged=False,
                                transferables=[(archive, "/")] if archive else None, **limits)
+        global _creating
+        with _live_lock:
+            _creating += 1  # until it is in _live, a signal's cleanup must still look for it
+        wrapped = None
         try:
             with container:  # testcontainers removes the container even when starting it fails
                 wrapped = container.get_wrapped_container()
                 with _live_lock:
                     _live.add(wrapped.id)
+                    _creating -= 1
                 try:
                     yield wrapped
                 finally:
                     with _live_lock:
                         _live.discard(wrapped.id)
         except (APIError, DockerException) as error:
+            if wrapped is not None:
+                raise RunError(f"the engine failed while using container {wrapped.id[:12]} of {image}: {error}",
+                               hint="'reprokit doctor' checks the engine") from None
             raise RunError(f"could not start a container of {image}: {error}",
                            hint="check the image exists ('docker image ls') and the engine ('reprokit doctor')") from None
+        finally:
+            if wrapped is None:
+                with _live_lock:
+                    _creating -= 1
 
     @contextmanager
     def start(self, image: str, config: ContainerConfig) -> Iterator[DockerBox]:
@@ -155,6 +168,9 @@ class DockerEngine:
             pass
 
     # -- garbage ------------------------------------------------------------------------------------------
+
+    def abort(self) -> None:
+        _cleanup_session()
 
     def leftovers(self, *, include_live: bool = False) -> list[tuple[str, str, dict[str, str]]]:
         """Every reprokit-labelled container, network and volume whose owner process is gone."""
@@ -265,7 +281,7 @@ def _text(data: bytes | None) -> str:
 
 def _cleanup_session() -> None:
     """Remove every container this process started and has not removed yet."""
-    if not _live:
+    if not _live and not _creating:
         return  # every container went through its context manager, which removed it
     try:
         api = docker.from_env(timeout=30).api
@@ -304,5 +320,3 @@ def interactive_shell(container_id: str, *, workdir: str) -> int:
 def engine_version() -> str:
     return docker.from_env(timeout=5).version().get("Version", "?")
 
-
-DockerEngine.abort = staticmethod(_cleanup_session)  # used on interrupt: ends running steps at once

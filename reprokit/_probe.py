@@ -54,7 +54,9 @@ class OutcomeCache(dict):
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(f".{time.monotonic_ns()}.tmp")
-        tmp.write_text(json.dumps({k: asdict(v) for k, v in self.items()}, indent=1, sort_keys=True))
+        # An unresolved probe may have failed for a passing reason (network, disk): try it again next time.
+        kept = {k: asdict(v) for k, v in self.items() if v.error is None}
+        tmp.write_text(json.dumps(kept, indent=1, sort_keys=True))
         tmp.replace(self.path)
 
 

@@ -6,7 +6,6 @@ import io
 import json
 import os
 import posixpath
-import re
 import shutil
 import tarfile
 import tempfile
@@ -17,7 +16,7 @@ from pathlib import Path
 from . import __version__
 from .errors import BundleError, SpecError
 from .load import Project, dump_yaml, load_case
-from .spec import Case, EnvironmentSpec
+from .spec import NAME, Case, EnvironmentSpec
 
 FORMAT = 1
 META = "bundle.json"
@@ -26,7 +25,7 @@ MAX_MEMBER_BYTES = 16 << 20
 MAX_TOTAL_BYTES = 64 << 20
 MAX_MEMBERS = 2000
 ROLES = ("environment", "baseline")
-CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # as spec.Case.id
+CASE_ID = NAME  # as spec.Case.id
 
 
 # -- writing ----------------------------------------------------------------------------------------------------
@@ -253,10 +252,14 @@ def _check_meta(path: Path, case_id: str, members: dict[str, bytes]) -> None:
 def _write_inside(root: Path, name: str, data: bytes) -> None:
     """Create ``root/name`` as a new regular file, never following a link and never leaving ``root``."""
     target = root / name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    inside = root.resolve()
-    if os.path.commonpath([target.parent.resolve(), inside]) != str(inside):
-        raise BundleError(f"refusing to write {name!r} outside {root}")
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        inside = root.resolve()
+        if os.path.commonpath([target.parent.resolve(), inside]) != str(inside):
+            raise BundleError(f"refusing to write {name!r} outside {root}")
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+    except OSError as error:  # e.g. a member that is both a file and a folder ('a' and 'a/b')
+        raise BundleError(f"cannot unpack member {name!r}: {error.strerror}",
+                          hint="the bundle is malformed; ask for a new one (reprokit bundle ID)") from None

@@ -2,6 +2,8 @@
 environment spec under environments/, re-redacted, with what a container cannot reproduce written down."""
 from __future__ import annotations
 
+import io
+
 import fnmatch
 import json
 import re
@@ -397,14 +399,11 @@ def write_environment(imported: Imported, *, name: str, root: Path | str | None 
     from ruamel.yaml import YAML
     from ruamel.yaml.comments import CommentedMap
 
-    from .load import Project, load_environment
+    from .load import Project, check_name, load_environment, write_checked
 
     project = Project.at(root)
-    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", name):
-        raise ReprokitError(f"--name {name!r} is not a file stem", hint="use letters, digits, '.', '_' and '-'")
+    check_name(name, "--name")
     path = project.environments / f"{name}.yaml"
-    if path.exists() and not force:
-        raise ReprokitError(f"{project.show(path)} exists", hint="choose another --name, or pass --force to replace it")
     document = CommentedMap(imported.data)
     for key in ("env", "files"):
         if key in document:
@@ -414,14 +413,13 @@ def write_environment(imported: Imported, *, name: str, root: Path | str | None 
         document[key].yaml_add_eol_comment("REDACTED by the collector: replace with a test value", item)
     document.yaml_set_start_comment("Written by 'reprokit env import'. Check the description: it lists what a "
                                     "container cannot reproduce.")
-    path.parent.mkdir(parents=True, exist_ok=True)
     yaml = YAML()
     yaml.default_flow_style = False
     yaml.width = 120
-    with path.open("w", encoding="utf-8") as handle:
-        yaml.dump(document, handle)
-    load_environment(name, root=project.root)
-    return path
+    text = io.StringIO()
+    yaml.dump(document, text)
+    return write_checked(path, text.getvalue(), force=force, shown=project.show(path),
+                         check=lambda: load_environment(name, root=project.root))
 
 
 def reproducible_facts(facts: dict) -> dict:

@@ -17,16 +17,28 @@ def _process_start(pid: int) -> str:
         return ""
 
 
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
 SESSION = uuid.uuid4().hex[:12]
 LABELS = {
     "reprokit.session": SESSION,
     "reprokit.owner-pid": str(os.getpid()),
     "reprokit.owner-start": _process_start(os.getpid()),
+    "reprokit.owner-pidns": _pid_namespace(),
 }
 
 
 def owner_alive(labels: dict[str, str]) -> bool:
-    """Is the reprokit process that created a resource with these labels still running?"""
+    """Is the reprokit process that created a resource with these labels still running? A resource made
+    from another pid namespace (a CI job container sharing the engine) counts as alive: its pid means
+    nothing here, so gc must not judge it."""
+    if labels.get("reprokit.owner-pidns", LABELS["reprokit.owner-pidns"]) != LABELS["reprokit.owner-pidns"]:
+        return True
     try:
         pid = int(labels.get("reprokit.owner-pid", ""))
     except ValueError:
@@ -114,6 +126,9 @@ class Engine(Protocol):
     def leftovers(self, *, include_live: bool = False) -> list[tuple[str, str, dict[str, str]]]: ...
 
     def remove(self, kind: str, resource_id: str) -> None: ...
+
+    def abort(self) -> None:
+        """Remove every container this process has started and not yet removed."""
 
 
 _engine: Engine | None = None

@@ -2,6 +2,8 @@
 
     ReprokitError                 base: everything a user can act on
     ├── SpecError                 an environment or case file is wrong (file, line, field, value, fix)
+    ├── InvalidValue              one value is wrong (also a ValueError, so pydantic validators report it
+    │                             with its field, and a command-line value gets a message, not a traceback)
     ├── EngineError               the Docker engine is missing, unreachable or refused a call
     ├── BuildError                an image build failed (failing step, last log lines, hint)
     ├── RunError                  a container could not be started or a step could not be executed
@@ -45,6 +47,10 @@ class SpecError(ReprokitError):
         prefix = f"{where}: {field}: " if field else f"{where}: "
         super().__init__(prefix + problem, hint=hint)
         self.file, self.line, self.field, self.problem = file, line, field, problem
+
+
+class InvalidValue(ReprokitError, ValueError):
+    """One value is wrong (a package spec, a version, an option); the message says why and how to fix it."""
 
 
 class EngineError(ReprokitError):

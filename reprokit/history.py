@@ -47,7 +47,10 @@ class History:
         return db
 
     def record(self, rows: list[dict]) -> None:
-        """Write the records of one run in a single transaction."""
+        """Write the records of one run in a single transaction; secret-looking values in the evidence are
+        redacted first (outputs and env vars may carry them, and history outlives the run)."""
+        from .redact import redact
+
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         with closing(self._connect()) as db:
             db.execute("BEGIN IMMEDIATE")
@@ -56,7 +59,7 @@ class History:
                 " started_at, duration_s, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(r.get("kind", "case"), r["case"], r["environment"], r["role"], r.get("spec_hash"), r.get("image_id"),
                   r["verdict"], None if r.get("matched") is None else int(r["matched"]), r.get("started_at", now),
-                  r.get("duration_s"), json.dumps(r.get("evidence", {}), default=str)) for r in rows])
+                  r.get("duration_s"), json.dumps(redact(r.get("evidence", {}))[0], default=str)) for r in rows])
             db.execute("COMMIT")
 
     def records(self, case_id: str | None = None, *, limit: int | None = None) -> list[dict]:

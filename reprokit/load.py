@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -11,7 +10,7 @@ from typing import Any, Callable
 from pydantic import BaseModel, ValidationError
 
 from .errors import SpecError
-from .spec import Case, EnvironmentSpec, debian_package_name, pip_requirement_name
+from .spec import NAME, Case, EnvironmentSpec, debian_package_name, pip_requirement_name
 
 Key = tuple  # a path into a document: ("python_packages", 2), ("env", "TZ")
 MAP_FIELDS = ("env", "files", "limits")
@@ -216,6 +215,35 @@ def _resolve_sources(doc: Doc, key: Key, base: Path, project: Project) -> None:
                 raise doc.error(key + (path, "source"), f"{value['source']!r} is not UTF-8 text") from None
 
 
+def check_name(name: str, option: str) -> str:
+    """An environment name or case id given on the command line: a plain file stem, nothing else."""
+    if not NAME.match(name):
+        raise SpecError(None, option, f"{name!r} is not a name reprokit can file",
+                        hint="use letters, digits, '.', '_' and '-', starting with a letter or digit")
+    return name
+
+
+def write_checked(path: Path, text: str, *, check: Callable[[], Any], force: bool = False,
+                  shown: str | None = None) -> Path:
+    """Write a spec file the user asked for, then ``check()`` it (load it back); if that fails, the file
+    that was there before (or none) is put back, so a bad import never leaves a broken spec behind."""
+    if path.exists() and not force:
+        raise SpecError(shown or str(path), "", "already exists; nothing was written",
+                        hint="choose another name, or pass --force to replace it")
+    previous = path.read_bytes() if path.exists() else None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    try:
+        check()
+    except BaseException:
+        if previous is None:
+            path.unlink()
+        else:
+            path.write_bytes(previous)
+        raise
+    return path
+
+
 def dump_yaml(data: Any) -> str:
     """YAML as a person writes it (the inverse of reading): block style, multi-line text as literal blocks."""
     import io
@@ -257,7 +285,7 @@ def environment_from_mapping(data: dict, *, name: str, project: Project, doc: Do
 
 def _environment_doc(project: Project, name: str, *, chain: tuple[str, ...], referrer: tuple[Doc, Key] | None) -> Doc:
     path = project.environments / f"{name}.yaml"
-    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", name) or not path.is_file():
+    if not NAME.match(name) or not path.is_file():
         available = project.environment_names()
         close = difflib.get_close_matches(name, available, n=1)
         problem = f"{name!r} is not an environment in {project.show(project.environments)}/"
@@ -377,8 +405,8 @@ def load_case(case: str | Path, *, root: Path | str | None = None) -> Case:
     """Load ``cases/<ID>/case.yaml`` (or a case folder or file path) with its environments resolved."""
     project = Project.at(root)
     path = Path(case)
-    if path.name == "case.yaml" or path.is_dir():
-        path = path / "case.yaml" if path.is_dir() else path
+    if isinstance(case, Path) or "/" in str(case):  # a folder or case.yaml path; a bare word is an ID
+        path = path / "case.yaml" if path.name != "case.yaml" else path
     else:
         path = project.cases / str(case) / "case.yaml"
     if not path.is_file():

@@ -5,7 +5,7 @@ import hashlib
 import shlex
 from dataclasses import dataclass, field
 
-from .errors import SpecError
+from .errors import InvalidValue, SpecError
 from .spec import EnvironmentSpec
 
 RENDER_VERSION = "2"  # bump when the rendered text changes meaning, so old cached images are not reused
@@ -117,7 +117,8 @@ def python_packages(spec: EnvironmentSpec, *, with_ca: bool, installer: str = "p
     if not spec.python_packages:
         return ""
     if installer not in PACKAGE_INSTALLERS:
-        raise ValueError(f"installer must be one of {PACKAGE_INSTALLERS}")
+        raise InvalidValue(f"installer {installer!r} is not one of {', '.join(PACKAGE_INSTALLERS)}",
+                           hint="set REPROKIT_INSTALLER to pip or uv, or unset it")
     requirements = " ".join(shlex.quote(p) for p in spec.python_packages)
     trust = f"SSL_CERT_FILE={BUILD_CA} PIP_CERT={BUILD_CA} " if with_ca else ""
     lines = [f"COPY reprokit-build-ca.pem {BUILD_CA}"] if with_ca else []

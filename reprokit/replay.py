@@ -1,34 +1,36 @@
 """Replay many cases (CI's regression suite): run them, summarise, and write JUnit XML."""
 from __future__ import annotations
 
+import shlex
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from xml.etree import ElementTree
 
 from .load import Project, load_case
+from .redact import redact_text
 from .reproduce import CaseResult, run_case
 from .spec import Case
 
 
-def find_cases(paths: list[str], project: Project, scratch: Path) -> list[tuple[Case, Project]]:
-    """Cases named by folder, case.yaml, bundle (.tar.gz) or ID; none named means every case in the project."""
+def find_cases(paths: list[str], project: Project, scratch: Path) -> list[tuple[Case, Project, str | None]]:
+    """Cases named by folder, case.yaml, bundle (.tar.gz) or ID, each with the project whose history records
+    it and, for a bundle, the command that replays it; none named means every case in the project."""
     found = []
-    for entry in paths or [str(p.parent) for p in sorted(project.cases.glob("*/case.yaml"))]:
+    for index, entry in enumerate(paths or [str(p.parent) for p in sorted(project.cases.glob("*/case.yaml"))]):
         path = Path(entry)
         if entry.endswith((".tar.gz", ".tgz")):
             from .bundle import open_bundle
 
-            folder = open_bundle(path, scratch / path.name.split(".")[0])
-            root = folder.parent.parent if (folder.parent.parent / "environments").is_dir() else folder.parent
-            found.append((load_case(folder, root=root), Project(root)))
+            folder = open_bundle(path, scratch / str(index))  # a bundle is self-contained: it loads from there
+            found.append((load_case(folder, root=folder.parent), project, f"reprokit replay {shlex.quote(entry)}"))
         elif path.name == "case.yaml" or path.is_dir():
             folder = path if path.is_dir() else path.parent
             root = folder.resolve().parent.parent
             where = Project(root) if (root / "environments").is_dir() else project
-            found.append((load_case(folder, root=where.root), where))
+            found.append((load_case(folder, root=where.root), where, None))
         else:
-            found.append((load_case(entry, root=project.root), project))
+            found.append((load_case(entry, root=project.root), project, None))
     return found
 
 
@@ -41,7 +43,8 @@ def replay_cases(paths: list[str], *, project: str | Path | None = None, jobs: i
 
         with progress(f"replaying {len(cases)} case(s), {jobs} at a time") as on_line:
             with ThreadPoolExecutor(max_workers=jobs) as pool:
-                return list(pool.map(lambda item: run_case(item[0], project=item[1], on_line=on_line), cases))
+                return list(pool.map(lambda item: run_case(item[0], project=item[1], reproduce=item[2],
+                                                           on_line=on_line), cases))
 
 
 def summary_table(results: list[CaseResult]):
@@ -72,7 +75,8 @@ def write_junit(results: list[CaseResult], path: Path) -> None:
                                       time=f"{r.duration_s:.3f}")
         if not r.as_expected:
             failure = ElementTree.SubElement(case, "failure", message=f"{r.verdict.value}: {r.explain()}")
-            failure.text = f"reproduce: {r.reproduce}\n" + "\n".join(r.diffs["output"].values())
+            failure.text = redact_text(f"reproduce: {r.reproduce}\n" + "\n".join(r.diffs["output"].values()),
+                                       where=f"junit {r.case.id}")[0]
         ElementTree.SubElement(case, "system-out").text = f"verdict: {r.verdict.value}"
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     ElementTree.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)

@@ -24,10 +24,12 @@ def gather(case: Case, *, result: dict | None = None, records: list[dict] | None
     """Everything a report shows, as plain data (this is the json format).
 
     ``result`` is a ``CaseResult.to_dict()``; without one, the newest run in ``records`` (history) is used."""
+    from .redact import redact
+
     records = records or []
     result = result or latest_result(case, records)
     runs = (result or {}).get("runs", {})
-    return {
+    return redact({  # a report leaves for a bug tracker: no secret-looking value goes with it
         "case": {"id": case.id, "title": case.title, "customer": case.customer, "status": case.status.value,
                  "fixed_in": case.fixed_in, "workaround": case.workaround, "notes": case.notes,
                  "expect": case.expect.model_dump(mode="json", exclude_none=True)},
@@ -40,7 +42,7 @@ def gather(case: Case, *, result: dict | None = None, records: list[dict] | None
         "errors": {role: run["error"] for role, run in runs.items() if run.get("error")},
         "history": history_summary(records),
         "not_reproduced": unreproduced(case.environment, runs.get("environment")),
-    }
+    })[0]
 
 
 def render_report(data: dict, fmt: Format) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import shlex
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -114,14 +115,16 @@ class CaseResult:
 
 
 def run_case(case: Case, *, project: Project, repeat: int = 1, engine: Engine | None = None,
-             on_line: Callable[[str], None] | None = None, record: bool = True) -> CaseResult:
-    """Run ``case`` in its environment and its baseline at once; record and return the outcome."""
+             on_line: Callable[[str], None] | None = None, record: bool = True,
+             reproduce: str | None = None) -> CaseResult:
+    """Run ``case`` in its environment and its baseline at once; record the outcome in ``project``'s history
+    and return it. ``reproduce`` overrides the command printed to run it again (a bundle's, say)."""
     started = time.monotonic()
     roles = {"environment": case.environment, "baseline": case.baseline}
     runs = observe_many(case, roles, project=project, repeat=repeat, engine=engine, on_line=on_line)
     result = CaseResult(case, verdict(runs["environment"].rate, runs["baseline"].rate), runs,
                         diffs(case, runs["baseline"], runs["environment"]), repeat,
-                        round(time.monotonic() - started, 3), reproduce_command(case, project))
+                        round(time.monotonic() - started, 3), reproduce or reproduce_command(case, project))
     if record:
         History(default_path(project.root)).record(result.records())
     return result
@@ -138,12 +141,10 @@ def observe_many(case: Case, specs: dict[str, EnvironmentSpec], *, project: Proj
                    for role, spec in specs.items()}
         try:
             return {role: future.result() for role, future in futures.items()}
-        except BaseException:
+        except (KeyboardInterrupt, SystemExit):
             for future in futures.values():
                 future.cancel()
-            abort = getattr(engine, "abort", None)
-            if abort:
-                abort()
+            engine.abort()  # the process is ending: remove its containers now, so running steps end too
             raise
 
 
@@ -266,8 +267,8 @@ def diffs(case: Case, baseline: EnvironmentRun, environment: EnvironmentRun) -> 
 def reproduce_command(case: Case, project: Project) -> str:
     folder = case.folder
     if folder is not None and folder.parent == project.cases:
-        return f"reprokit case run {case.id} -C {project.root}"
-    return f"reprokit case run {folder or case.id}"
+        return f"reprokit case run {case.id} -C {shlex.quote(str(project.root))}"
+    return f"reprokit case run {shlex.quote(str(folder or case.id))}"
 
 
 def _evidence(run: EnvironmentRun) -> dict:

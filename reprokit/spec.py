@@ -9,9 +9,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .errors import InvalidValue
+
 DEBIAN_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]*(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?$")
 SIZE = re.compile(r"^\d+(\.\d+)?[bkmg]?$", re.IGNORECASE)
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # environment names (file stems) and case ids (folders)
 DEFAULT_LIMITS = {"memory": "2g", "pids": 1024}
 
 
@@ -29,7 +32,7 @@ def pip_requirement_name(requirement: str) -> str:
     except InvalidRequirement:
         fixed = re.sub(r"(?<![=<>!~])=(?!=)", "==", requirement)
         hint = f"; did you mean '{fixed}'?" if fixed != requirement else ""
-        raise ValueError(f"{requirement!r} is not a pip requirement{hint}") from None
+        raise InvalidValue(f"{requirement!r} is not a pip requirement{hint}") from None
 
 
 def debian_package_name(package: str) -> str:
@@ -38,7 +41,7 @@ def debian_package_name(package: str) -> str:
         fixed = package.replace("==", "=").strip().lower()
         hint = f"; did you mean '{fixed}'?" if fixed != package and DEBIAN_PACKAGE.match(fixed) else \
             "; write 'name' or 'name=version' as apt-get expects"
-        raise ValueError(f"{package!r} is not a Debian package spec{hint}")
+        raise InvalidValue(f"{package!r} is not a Debian package spec{hint}")
     return package.split("=", 1)[0].split(":", 1)[0]
 
 
@@ -234,7 +237,7 @@ class Status(str, Enum):
 class Case(Frozen):
     """One ticket's reproduction: the steps, where to run them, and what the bug looks like."""
 
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    id: str = Field(pattern=NAME.pattern)
     title: str
     customer: str = ""
     environment: EnvironmentSpec

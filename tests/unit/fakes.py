@@ -92,6 +92,9 @@ class FakeEngine:
     def remove(self, kind: str, resource_id: str) -> None:
         self.removed.append((kind, resource_id))
 
+    def abort(self) -> None:
+        self.removed.append(("abort", "*"))
+
 
 def write_project(root, files: dict[str, str | bytes]):
     """Write ``{relative path: text}`` under ``root`` (a tmp_path) and return root, for loader tests."""

@@ -38,3 +38,13 @@ def test_concurrent_processes_lose_no_record(tmp_path):
     records = History(path).records()
     assert len(records) == 4 * 25 * 2
     assert len({(r["case"], r["role"]) for r in records}) == 200
+
+
+def test_secret_looking_values_in_evidence_are_redacted_before_they_are_stored(tmp_path):
+    history = History(tmp_path / "h.sqlite")
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+    history.record([row(evidence={"env": {"DB_PASSWORD": "hunter2"}, "stdout": f"token {token}\n"})])
+    stored = b"".join(p.read_bytes() for p in tmp_path.iterdir())  # the database and its write-ahead log
+    assert b"hunter2" not in stored and token.encode() not in stored
+    evidence = history.records()[0]["evidence"]
+    assert evidence["env"]["DB_PASSWORD"].startswith("<redacted:") and "<redacted:" in evidence["stdout"]
