@@ -23,7 +23,9 @@ def find_cases(paths: list[str], project: Project, scratch: Path) -> list[tuple[
             from .bundle import open_bundle
 
             folder = open_bundle(path, scratch / str(index))  # a bundle is self-contained: it loads from there
-            found.append((load_case(folder, root=folder.parent), project, f"reprokit replay {shlex.quote(entry)}"))
+            # Its runs are recorded in the project it is replayed in; outside any project, nothing is written.
+            home = project if project.environments.is_dir() else Project(folder.parent)
+            found.append((load_case(folder, root=folder.parent), home, f"reprokit replay {shlex.quote(entry)}"))
         elif path.name == "case.yaml" or path.is_dir():
             folder = path if path.is_dir() else path.parent
             root = folder.resolve().parent.parent
