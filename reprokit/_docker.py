@@ -21,7 +21,7 @@ from requests.exceptions import ConnectionError, RequestException  # noqa: E402
 from testcontainers.core.container import DockerContainer  # noqa: E402
 
 from .engine import (LABELS, SESSION, BatchOutcome, BuildFailure, BuildOutcome, ContainerConfig,  # noqa: E402
-                     ExecResult, owner_alive)
+                     RunResult, owner_alive)
 from .errors import EngineError, RunError  # noqa: E402
 
 KILL_GRACE_S = 5  # after a step's timeout, SIGTERM; this much later, SIGKILL
@@ -206,7 +206,7 @@ class DockerBox:
         self._client = engine.client
 
     def exec(self, command: str, *, timeout: float, user: str | None = None, workdir: str | None = None,
-             env: dict[str, str] | None = None) -> ExecResult:
+             env: dict[str, str] | None = None) -> RunResult:
         wrapped = ["timeout", "-k", str(KILL_GRACE_S), f"{timeout:g}", "sh", "-c", command]
         since = time.time()
         started = time.monotonic()
@@ -225,7 +225,7 @@ class DockerBox:
             guard.cancel()
         duration = time.monotonic() - started
         timed_out = code in (124, 137) and duration >= timeout - 0.05
-        return ExecResult(code if code is not None else -1, _text(stdout), _text(stderr), round(duration, 3),
+        return RunResult(command, code if code is not None else -1, _text(stdout), _text(stderr), round(duration, 3),
                           timed_out=timed_out, oom_killed=code == 137 and _oom_since(self._client, self.id, since))
 
     def put_files(self, folder: str, files: dict[str, bytes], *, owner: str | None = None) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import uuid
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Callable, Protocol
 
 
@@ -62,15 +62,19 @@ class ContainerConfig:
 
 
 @dataclass(frozen=True)
-class ExecResult:
+class RunResult:
     """What one command did inside a container."""
 
+    command: str
     exit_code: int
     stdout: str
     stderr: str
     duration_s: float
     timed_out: bool = False
     oom_killed: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,7 @@ class Container(Protocol):
     id: str
 
     def exec(self, command: str, *, timeout: float, user: str | None = None, workdir: str | None = None,
-             env: dict[str, str] | None = None) -> ExecResult: ...
+             env: dict[str, str] | None = None) -> RunResult: ...
 
     def put_files(self, folder: str, files: dict[str, bytes], *, owner: str | None = None) -> None: ...
 

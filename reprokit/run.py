@@ -3,30 +3,13 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
 from typing import Callable, Iterator
 
 from .build import Image, build
-from .engine import Container, ContainerConfig, Engine, get_engine
+from .engine import Container, ContainerConfig, Engine, RunResult, get_engine
 from .spec import EnvironmentSpec
 
 DEFAULT_TIMEOUT_S = 300.0
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """What one command did in an environment."""
-
-    command: str
-    exit_code: int
-    stdout: str
-    stderr: str
-    duration_s: float
-    timed_out: bool = False
-    oom_killed: bool = False
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class Box:
@@ -42,10 +25,8 @@ class Box:
     def run(self, command: str, *, timeout: float = DEFAULT_TIMEOUT_S, user: str | None = None,
             env: dict[str, str] | None = None, workdir: str | None = None) -> RunResult:
         """Run a shell command in the workdir as the environment's user; killed after ``timeout`` seconds."""
-        result = self.container.exec(command, timeout=timeout, user=user, workdir=workdir or self.spec.workdir,
-                                     env=env)
-        return RunResult(command, result.exit_code, result.stdout, result.stderr, result.duration_s,
-                         result.timed_out, result.oom_killed)
+        return self.container.exec(command, timeout=timeout, user=user, workdir=workdir or self.spec.workdir,
+                                   env=env)
 
     def put_files(self, files: dict[str, str], *, folder: str | None = None) -> None:
         """Copy text files (relative path -> text) into ``folder`` (the workdir by default)."""

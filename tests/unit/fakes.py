@@ -6,24 +6,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
-from reprokit.engine import BuildFailure, BuildOutcome, ContainerConfig, ExecResult
+from reprokit.engine import BuildFailure, BuildOutcome, ContainerConfig, RunResult
 
 
 @dataclass
 class FakeContainer:
-    """A container whose commands answer from a table (command -> ExecResult) or exit 0 silently."""
+    """A container whose commands answer from a table (command -> RunResult) or exit 0 silently."""
 
     id: str
     image: str
     config: ContainerConfig
-    answers: dict[str, ExecResult] = field(default_factory=dict)
+    answers: dict[str, RunResult] = field(default_factory=dict)
     commands: list[dict] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)
 
     def exec(self, command: str, *, timeout: float, user: str | None = None, workdir: str | None = None,
-             env: dict[str, str] | None = None) -> ExecResult:
+             env: dict[str, str] | None = None) -> RunResult:
         self.commands.append({"command": command, "timeout": timeout, "user": user, "workdir": workdir, "env": env})
-        return self.answers.get(command, ExecResult(0, "", "", 0.01))
+        return self.answers.get(command, RunResult(command, 0, "", "", 0.01))
 
     def put_files(self, folder: str, files: dict[str, bytes], *, owner: str | None = None) -> None:
         for name, data in files.items():
@@ -45,7 +45,7 @@ class FakeEngine:
         self.containers: list[FakeContainer] = []
         self.running: list[FakeContainer] = []
         self.removed: list[tuple[str, str]] = []
-        self.answers: dict[str, ExecResult] = {}
+        self.answers: dict[str, RunResult] = {}
 
     def image_id(self, reference: str) -> str | None:
         return self.images.get(reference)

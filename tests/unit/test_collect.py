@@ -10,7 +10,7 @@ import pytest
 
 from reprokit.collect import (Collection, collector_script, from_image, parse_collection, reproducible_facts,
                               to_environment, write_environment)
-from reprokit.engine import ExecResult
+from reprokit.engine import RunResult
 from reprokit.errors import ReprokitError, SpecError
 from reprokit.load import load_environment
 from reprokit.redact import marker
@@ -138,7 +138,7 @@ class FakeContainer:
 
     def exec(self, command, *, timeout, user=None, workdir=None, env=None):
         self.commands.append(command)
-        return ExecResult(0, self.stdout, "", 0.1)
+        return RunResult("collector", 0, self.stdout, "", 0.1)
 
 
 class FakeEngine:
