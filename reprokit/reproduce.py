@@ -151,9 +151,10 @@ def observe_many(case: Case, specs: dict[str, EnvironmentSpec], *, project: Proj
 def observe(case: Case, spec: EnvironmentSpec, *, role: str, repeat: int = 1, engine: Engine | None = None,
             on_line: Callable[[str], None] | None = None, facts_cache: Path | None = None,
             read_facts: bool = True, overlay: bool = False) -> EnvironmentRun:
-    """Build ``spec`` and run the case's steps in ``repeat`` fresh containers; a failure to build or start
-    is recorded in ``error`` (the run then has no outcome), never raised. With ``overlay``, env vars and files
-    are applied when the container starts instead of in the image (see ``image_spec``)."""
+    """Build ``spec`` and run the case's steps in ``repeat`` fresh containers. A ReprokitError (the image
+    cannot be built, a container cannot start) is recorded in ``error`` and the run has no outcome; other
+    exceptions are bugs and propagate. With ``overlay``, env vars and files are applied when the container
+    starts instead of in the image (see ``image_spec``)."""
     engine = engine or get_engine()
     started = time.monotonic()
     run = EnvironmentRun(spec.name, role, spec.content_hash())
