@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from reprokit._ddmin import Trial, search
-from reprokit._probe import image_spec
+from reprokit.reproduce import image_spec
 from reprokit.isolate import atoms, grouping, hybrid
 from reprokit.spec import EnvironmentSpec
 

@@ -348,7 +348,7 @@ def timed_build(spec, *, installer: str, created: list[str]) -> dict:
     created.append(image.tag)
     assert image.built, f"{image.tag} was expected to be built, not reused"
     steps = [(line, (marks[i + 1][0] if i + 1 < len(marks) else ended) - at) for i, (at, line) in enumerate(marks)]
-    python_step = sum(s for line, s in steps if "python3 -m venv" in line)
+    python_step = sum(s for line, s in steps if "/opt/reprokit/venv" in line)  # the venv and the install steps
     return {"total_s": round(ended - started, 2), "python_step_s": round(python_step, 2),
             "cached_steps": image.cached_steps, "total_steps": image.total_steps}
 
@@ -378,8 +378,8 @@ def pin_rebuild_and_installers(project: Project, rebuild_runs: int, cold_runs: i
                    f"{first['cached_steps']}/{first['total_steps']}; the python-packages step (venv + install) "
                    f"is {median([b['python_step_s'] for b in rebuilds[default]]):.1f} s of each rebuild",
                    {"cold": cold[default], "rebuilds": rebuilds[default]},
-                   why=f"{over(rebuild[default] / total[default], 0.3)}; a pin change reruns the whole python step, "
-                       "venv creation (ensurepip) included, because both are one RUN in render.python_packages"),
+                   why=f"{over(rebuild[default] / total[default], 0.3)}; a pin change reruns the install step "
+                       "(the venv is its own cached layer) and the layers after it"),
             Figure("python-packages step with uv (s)", python["uv"], python["pip"], "the same step with pip",
                    "the faster one is the default", faster == default,
                    f"median over every cold build and rebuild; cold builds uv {total['uv']:.1f} s, pip "
