@@ -143,7 +143,7 @@ def images_bootstrap(references: List[str] = typer.Argument(None, help="default:
     for reference in references or [f"debian:{s}" for s in SUITES]:
         with progress(f"bootstrapping {reference}") as on_line:
             done = bootstrap(reference, on_line=on_line, force=force)
-        out.print(f"{reference}: {done}")
+        out.print(f"{reference}: {done.value} ({done.describe()})")
 
 
 @app.command()

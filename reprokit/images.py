@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from enum import Enum
 from pathlib import Path
 from typing import Callable
 
@@ -13,6 +14,18 @@ from .engine import Engine, get_engine
 from .errors import EngineError, ReprokitError
 
 SUITES = ("bullseye", "bookworm", "trixie")
+
+
+class Provision(str, Enum):
+    """How a base image came to be available."""
+
+    PRESENT = "present"
+    PULLED = "pulled"
+    BOOTSTRAPPED = "bootstrapped"
+
+    def describe(self) -> str:
+        return {"present": "already in the engine", "pulled": "pulled from a registry",
+                "bootstrapped": "made with debootstrap from the host's Debian mirror"}[self.value]
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
 
@@ -33,18 +46,18 @@ def host_mirrors(apt_dir: Path = Path("/etc/apt")) -> tuple[str, str]:
 
 
 def bootstrap(reference: str, *, engine: Engine | None = None, on_line: Callable[[str], None] | None = None,
-              force: bool = False) -> str:
+              force: bool = False) -> Provision:
     """Make ``debian:<suite>`` available: present -> nothing; pullable -> pull; else debootstrap it.
-    Returns what was done: 'present', 'pulled' or 'bootstrapped'."""
+    Returns what was done."""
     engine = engine or get_engine()
     image, _, suite = reference.partition(":")
     if image not in ("debian", "docker.io/library/debian") or suite not in SUITES:
         raise ReprokitError(f"cannot bootstrap {reference!r}",
                             hint=f"bootstrap makes debian:<suite> for suite in {', '.join(SUITES)}")
     if not force and engine.image_id(reference):
-        return "present"
+        return Provision.PRESENT
     if not force and engine.pull(reference):
-        return "pulled"
+        return Provision.PULLED
     if shutil.which("debootstrap") is None or os.geteuid() != 0:
         raise EngineError("debootstrap is needed (as root) to make base images without a registry",
                           hint="as root: apt-get install -y debootstrap  (bash .ci/setup.sh does it)")
@@ -63,7 +76,7 @@ def bootstrap(reference: str, *, engine: Engine | None = None, on_line: Callable
         run_streaming(["tar", "-C", str(root), "--numeric-owner", "-cf", str(tarball), "."], say)
         say(f"importing {reference}")
         engine.import_rootfs(str(tarball), reference)
-    return "bootstrapped"
+    return Provision.BOOTSTRAPPED
 
 
 def run_streaming(command: list[str], on_line: Callable[[str], None]) -> None:

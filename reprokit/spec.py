@@ -229,9 +229,18 @@ class Signature(Frozen):
 
 
 class Status(str, Enum):
+    """Where a case stands; decides which verdict a replay expects."""
+
     OPEN = "open"
     FIXED = "fixed"
     KNOWN_ERROR = "known-error"
+
+    def describe(self) -> str:
+        return {
+            "open": "not fixed yet: a replay expects the bug to reproduce",
+            "fixed": "fixed: a replay expects the bug to stay absent",
+            "known-error": "known, with a workaround for support: a replay expects it to reproduce",
+        }[self.value]
 
 
 class Case(Frozen):
