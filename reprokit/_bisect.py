@@ -1,7 +1,6 @@
 """Bisect: the first release of one python package that shows a case's bug, between the two environments' pins."""
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from typing import Callable, Literal
@@ -10,7 +9,7 @@ from ._ddmin import BisectReport, Outcome, bisect_versions
 from .engine import Engine
 from .errors import InvalidValue, IsolateError
 from .isolate import Atom, hybrid
-from .spec import Case, EnvironmentSpec, pip_requirement_name
+from .spec import Case, EnvironmentSpec, pinned_version, pip_requirement_name
 
 
 @dataclass
@@ -80,7 +79,7 @@ def bisect(case: Case, package: str, *, good: str | None = None, bad: str | None
 
 def _pinned(spec: EnvironmentSpec, name: str, case: Case, role: str) -> str:
     for requirement in spec.python_packages:
-        if pip_requirement_name(requirement) == name and (match := re.search(r"===?\s*([^\s,;]+)$", requirement)):
-            return match.group(1)
+        if pip_requirement_name(requirement) == name and (version := pinned_version(requirement)):
+            return version
     raise IsolateError(f"case {case.id}: the {role} {spec.name!r} does not pin {name} with '=='",
                        hint=f"pass the version with --{'good' if role == 'baseline' else 'bad'}")

@@ -8,10 +8,9 @@ from typing import List, Optional
 
 import typer
 
-from ._console import err, out, progress
+from ._console import ProjectOption, err, out, progress
 
 case_app = typer.Typer(no_args_is_help=True, help="Cases: one ticket's reproduction under cases/<ID>/.")
-ProjectOption = typer.Option(None, "--project", "-C", help="Project folder (default: nearest with environments/).")
 EXIT_CODES = """Exit codes: 0 the outcome matches the case's status (open/known-error: reproduced; fixed: not
 reproduced); 1 it does not; 2 a mistake in the input; 3 an environment could not be built or started."""
 

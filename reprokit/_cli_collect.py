@@ -5,7 +5,8 @@ from typing import List, Optional
 
 import typer
 
-ProjectOption = typer.Option(None, "--project", "-C", help="Project folder (default: nearest with environments/).")
+from ._console import ProjectOption
+
 OnlyOption = typer.Option(None, "--only", help="Pin only this python package and its dependency closure.")
 SystemOption = typer.Option(None, "--system-packages", help="Pin Debian packages matching this glob (repeatable; "
                             "default: those added to the base system).")

@@ -8,9 +8,8 @@ from typing import Optional
 
 import typer
 
-from ._console import err, out
+from ._console import ProjectOption, err, out
 
-ProjectOption = typer.Option(None, "--project", "-C", help="Project folder (default: nearest with environments/).")
 
 
 def register(app: typer.Typer, env_app: typer.Typer) -> None:

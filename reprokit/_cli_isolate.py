@@ -6,7 +6,8 @@ from typing import List, Optional
 
 import typer
 
-ProjectOption = typer.Option(None, "--project", "-C", help="Project folder (default: nearest with environments/).")
+from ._console import ProjectOption
+
 
 
 def register(app: typer.Typer, env_app: typer.Typer) -> None:

@@ -1,14 +1,17 @@
-"""Terminal output shared by the CLI: one rich console each for results and for progress."""
+"""What every CLI module shares: one rich console each for results and for progress, and the project option."""
 from __future__ import annotations
 
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
+import typer
 from rich.console import Console
 from rich.markup import escape
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
+# Every command that reads a project takes it the same way.
+ProjectOption = typer.Option(None, "--project", "-C", help="Project folder (default: nearest with environments/).")
 
 
 @contextmanager

@@ -230,14 +230,19 @@ def search(items: Sequence[T], prober: Callable[[frozenset[T]], Trial], *, jobs:
                         time.monotonic() - started)
 
 
-def default_endpoint_check(baseline: ProbeRecord, customer: ProbeRecord) -> None:
+def default_endpoint_check(baseline: ProbeRecord, customer: ProbeRecord, *, subject: str = "",
+                           names: tuple[str, str] = ("baseline", "customer environment"),
+                           reproduce: str | None = None) -> None:
+    """The baseline must PASS and the customer environment FAIL, else the search cannot start."""
     from .errors import IsolateError
 
-    for record, role, wanted in ((baseline, "baseline", Outcome.PASS), (customer, "customer environment", Outcome.FAIL)):
+    for record, role, wanted in ((baseline, names[0], Outcome.PASS), (customer, names[1], Outcome.FAIL)):
         if record.outcome is not wanted:
-            raise IsolateError(f"the {role} gives {record.outcome.value} ({record.matches}/{record.runs} runs "
-                               f"show the bug{'; ' + record.error if record.error else ''}); isolation needs "
-                               "the baseline to PASS and the customer environment to FAIL")
+            raise IsolateError(f"{subject}the {role} gives {record.outcome.value} ({record.matches}/{record.runs} "
+                               f"runs show the bug{'; ' + record.error if record.error else ''}); isolation needs "
+                               "the baseline to PASS and the customer environment to FAIL",
+                               hint="check the case's expect signature, or use --repeat for a flaky bug",
+                               reproduce=reproduce)
 
 
 def rate(record: ProbeRecord) -> float:

@@ -20,11 +20,10 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound  # 
 from requests.exceptions import ConnectionError, RequestException  # noqa: E402
 from testcontainers.core.container import DockerContainer  # noqa: E402
 
-from .engine import (LABELS, SESSION, BatchOutcome, BuildFailure, BuildOutcome, ContainerConfig,  # noqa: E402
-                     RunResult, owner_alive)
+from .engine import (KILL_GRACE_S, LABELS, SESSION, BatchOutcome, BuildFailure, BuildOutcome,  # noqa: E402
+                     ContainerConfig, RunResult, owner_alive, timed_out)
 from .errors import EngineError, RunError  # noqa: E402
 
-KILL_GRACE_S = 5  # after a step's timeout, SIGTERM; this much later, SIGKILL
 _live: set[str] = set()
 _creating = 0
 _live_lock = threading.Lock()
@@ -52,6 +51,9 @@ class DockerEngine:
             return self.api.inspect_image(reference)["Id"]
         except (ImageNotFound, NotFound):
             return None
+
+    def version(self) -> str:
+        return self.api.version().get("Version", "?")
 
     def pull(self, reference: str) -> bool:
         try:
@@ -202,8 +204,6 @@ class DockerBox:
     def __init__(self, container_id: str, engine: DockerEngine):
         self.id = container_id
         self._engine = engine
-        self._api = engine.api
-        self._client = engine.client
 
     def exec(self, command: str, *, timeout: float, user: str | None = None, workdir: str | None = None,
              env: dict[str, str] | None = None) -> RunResult:
@@ -215,22 +215,22 @@ class DockerBox:
         guard.daemon = True
         guard.start()
         try:
-            exec_id = self._api.exec_create(self.id, wrapped, user=user or "", workdir=workdir,
-                                            environment=env or None)["Id"]
-            stdout, stderr = self._api.exec_start(exec_id, demux=True)
-            code = self._api.exec_inspect(exec_id)["ExitCode"]
+            api = self._engine.api
+            exec_id = api.exec_create(self.id, wrapped, user=user or "", workdir=workdir, environment=env or None)["Id"]
+            stdout, stderr = api.exec_start(exec_id, demux=True)
+            code = api.exec_inspect(exec_id)["ExitCode"]
         except (APIError, DockerException) as error:
             raise RunError(f"could not run {command!r} in container {self.id[:12]}: {error}") from None
         finally:
             guard.cancel()
-        duration = time.monotonic() - started
-        timed_out = code in (124, 137) and duration >= timeout - 0.05
-        return RunResult(command, code if code is not None else -1, _text(stdout), _text(stderr), round(duration, 3),
-                          timed_out=timed_out, oom_killed=code == 137 and _oom_since(self._client, self.id, since))
+        code = -1 if code is None else code
+        duration = round(time.monotonic() - started, 3)
+        return RunResult(command, code, _text(stdout), _text(stderr), duration, timed_out(code, duration, timeout),
+                         oom_killed=code == 137 and _oom_since(self._engine.client, self.id, since))
 
     def put_files(self, folder: str, files: dict[str, bytes], *, owner: str | None = None) -> None:
         try:
-            self._api.put_archive(self.id, folder, _tar(files, owner=owner).getvalue())
+            self._engine.api.put_archive(self.id, folder, _tar(files, owner=owner).getvalue())
         except (APIError, DockerException) as error:
             raise RunError(f"could not copy files into {folder} of container {self.id[:12]}: {error}") from None
 
@@ -316,7 +316,4 @@ def interactive_shell(container_id: str, *, workdir: str) -> int:
     return subprocess.call(["docker", "exec", "-it", "-w", workdir, container_id, "sh", "-c",
                             "command -v bash >/dev/null && exec bash || exec sh"])
 
-
-def engine_version() -> str:
-    return docker.from_env(timeout=5).version().get("Version", "?")
 

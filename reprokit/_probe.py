@@ -6,7 +6,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
@@ -14,6 +13,7 @@ from typing import Callable
 from ._ddmin import Trial
 from .engine import Engine
 from .errors import ReprokitError
+from .load import write_json_atomically
 from .spec import Case, EnvironmentSpec
 
 CACHE_VERSION = "1"  # bump when what a probe does changes, so stored outcomes are not reused
@@ -50,14 +50,9 @@ class OutcomeCache(dict):
                 pass
 
     def save(self) -> None:
-        if self.path is None:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(f".{time.monotonic_ns()}.tmp")
-        # An unresolved probe may have failed for a passing reason (network, disk): try it again next time.
-        kept = {k: asdict(v) for k, v in self.items() if v.error is None}
-        tmp.write_text(json.dumps(kept, indent=1, sort_keys=True))
-        tmp.replace(self.path)
+        if self.path is not None:
+            # An unresolved probe may have failed for a passing reason (network, disk): try it again next time.
+            write_json_atomically(self.path, {k: asdict(v) for k, v in self.items() if v.error is None})
 
 
 def index_versions(package: str, *, timeout: float = 180) -> list[str]:

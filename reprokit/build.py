@@ -58,8 +58,8 @@ def render_for_build(spec: EnvironmentSpec, *, installer: str | None = None) -> 
                   installer=installer or os.environ.get("REPROKIT_INSTALLER", "pip"))
 
 
-def image_tag(rendering: Rendering) -> str:
-    return f"reprokit/env:{rendering.content_hash()[:20]}"
+def image_tag(rendering: Rendering, content_hash: str | None = None) -> str:
+    return f"reprokit/env:{(content_hash or rendering.content_hash())[:20]}"
 
 
 def build(spec: EnvironmentSpec, *, engine: Engine | None = None, on_line: Callable[[str], None] | None = None,
@@ -67,13 +67,13 @@ def build(spec: EnvironmentSpec, *, engine: Engine | None = None, on_line: Calla
     """The image of ``spec``, built only if no image with the same content hash exists."""
     engine = engine or get_engine()
     rendering = render_for_build(spec, installer=installer)
-    tag = image_tag(rendering)
+    content_hash = rendering.content_hash()
+    tag = image_tag(rendering, content_hash)
     existing = engine.image_id(tag)
     if existing:
-        return Image(tag, existing, rendering.content_hash(), built=False)
+        return Image(tag, existing, content_hash, built=False)
     ensure_base_image(engine, spec.os)
-    labels = {"reprokit.environment": spec.name, "reprokit.spec-hash": rendering.content_hash(),
-              "reprokit.version": __version__}
+    labels = {"reprokit.environment": spec.name, "reprokit.spec-hash": content_hash, "reprokit.version": __version__}
     started = time.monotonic()
     try:
         outcome = engine.build(rendering.dockerfile, rendering.context, tag=tag, labels=labels,
@@ -83,7 +83,7 @@ def build(spec: EnvironmentSpec, *, engine: Engine | None = None, on_line: Calla
         hint = next((h for pattern, h in HINTS if re.search(pattern, "\n".join(tail))), None)
         source = f"reprokit env build {spec.name}" if spec.source else "reprokit env render <the spec>"
         raise BuildError(spec.name, failure.step, tail, hint=hint, reproduce=source) from None
-    return Image(tag, outcome.image_id, rendering.content_hash(), built=True, cached_steps=outcome.cached_steps,
+    return Image(tag, outcome.image_id, content_hash, built=True, cached_steps=outcome.cached_steps,
                  total_steps=outcome.total_steps, duration_s=round(time.monotonic() - started, 2))
 
 

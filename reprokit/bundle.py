@@ -25,7 +25,6 @@ MAX_MEMBER_BYTES = 16 << 20
 MAX_TOTAL_BYTES = 64 << 20
 MAX_MEMBERS = 2000
 ROLES = ("environment", "baseline")
-CASE_ID = NAME  # as spec.Case.id
 
 
 # -- writing ----------------------------------------------------------------------------------------------------
@@ -245,7 +244,7 @@ def _check_meta(path: Path, case_id: str, members: dict[str, bytes]) -> None:
                           hint="use the reprokit version that wrote it: " + str(meta.get("reprokit_version")))
     if meta.get("case") != case_id or "case.yaml" not in members:
         raise BundleError(f"{path}: folder {case_id!r} does not hold case {meta.get('case')!r}")
-    if not CASE_ID.match(case_id):
+    if not NAME.match(case_id):
         raise BundleError(f"{path}: {case_id!r} is not a case id")
 
 

@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 
 from . import __version__
-from ._console import err, out, progress
+from ._console import ProjectOption, err, out, progress
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Reproduce customers' bugs in containers that match their environment.")
@@ -17,7 +17,6 @@ env_app = typer.Typer(no_args_is_help=True, help="Environments: declared machine
 images_app = typer.Typer(no_args_is_help=True, help="Base images, made without a registry when needed.")
 app.add_typer(env_app, name="env")
 app.add_typer(images_app, name="images")
-ProjectOption = typer.Option(None, "--project", "-C", help="Project folder (default: nearest with environments/).")
 
 
 def _project(root):

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 from .errors import ReprokitError, RunError, SpecError
 from .redact import Redaction, Summary, is_marker, redact, redact_text
-from .render import DEBIAN_PYTHON
+from .render import DEBIAN_PYTHON, debian_python
 
 FORMAT = "reprokit-collection"
 SUPPORTED_VERSIONS = (1,)
@@ -239,8 +239,7 @@ def _base_image(facts: dict, override: str | None, lost: list[str]) -> tuple[str
         image = f"debian:{suite}"
         described = release.get("PRETTY_NAME") or release.get("ID") or "an unknown OS (no os-release)"
         lost.append(f"os: {described} cannot be built here; {image} chosen" + (f" for its Python {minor}" if minor else ""))
-    suite = image.partition(":")[2]
-    provided = DEBIAN_PYTHON.get(suite) if image.startswith("debian:") else None
+    provided = debian_python(image)
     if minor and provided == minor:
         return image, minor
     if minor:

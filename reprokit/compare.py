@@ -6,7 +6,7 @@ import re
 from typing import Iterable, Sequence
 
 from .run import RunResult
-from .spec import EnvironmentSpec, Signature, Verdict
+from .spec import PACKAGE_FIELDS, SCALAR_FIELDS, EnvironmentSpec, Signature, Verdict
 
 # Noise that differs between any two runs; masked before output is compared. A case adds its own `masks`.
 MASKS: tuple[tuple[str, str], ...] = (
@@ -84,15 +84,19 @@ def output_diff(baseline: RunResult, environment: RunResult, *, masks: Iterable[
     return diffs
 
 
+def observed_diffs(baseline_facts: dict, environment_facts: dict, baseline_output: RunResult,
+                   environment_output: RunResult, *, masks: Iterable[str] = ()) -> dict:
+    """The two diffs that need a run: observed facts (when both sides have them) and output."""
+    return {"facts": facts_diff(baseline_facts, environment_facts) if baseline_facts and environment_facts else [],
+            "output": output_diff(baseline_output, environment_output, masks=masks)}
+
+
 def flatten_spec(spec: EnvironmentSpec) -> dict[str, str]:
     """An environment as 'field[.key]' -> value, one entry per independently changeable thing; unset
     optional fields are absent. Isolation's atoms are the entries where two environments differ."""
-    from .spec import debian_package_name, pip_requirement_name
-
-    flat = {name: str(getattr(spec, name)) for name in ("os", "python", "user", "workdir", "timezone", "locale",
-                                                        "network") if getattr(spec, name) is not None}
-    flat.update({f"system_packages.{debian_package_name(p)}": p for p in spec.system_packages})
-    flat.update({f"python_packages.{pip_requirement_name(p)}": p for p in spec.python_packages})
+    flat = {name: str(getattr(spec, name)) for name in SCALAR_FIELDS if getattr(spec, name) is not None}
+    for field, name_of in PACKAGE_FIELDS.items():
+        flat.update({f"{field}.{name_of(p)}": p for p in getattr(spec, field)})
     flat.update({f"env.{k}": v for k, v in sorted(spec.env.items())})
     flat.update({f"files.{path}": text for path, text in sorted(spec.files.items())})
     flat.update({f"limits.{k}": str(v) for k, v in spec.limits.model_dump().items() if v is not None})

@@ -15,11 +15,10 @@ def checks() -> Iterator[Check]:
     yield ("docker client", shutil.which("docker") is not None, shutil.which("docker") or "not on PATH",
            "as root: apt-get install -y docker.io")
     try:
-        from ._docker import engine_version
         from .engine import get_engine
 
         engine = get_engine()
-        yield "docker engine", True, f"version {engine_version()}", ""
+        yield "docker engine", True, f"version {engine.version()}", ""
     except ReprokitError as error:
         yield "docker engine", False, error.message, "as root: bash .ci/setup.sh (installs and starts dockerd)"
         engine = None

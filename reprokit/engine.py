@@ -61,6 +61,15 @@ class ContainerConfig:
     labels: dict[str, str] = field(default_factory=dict)
 
 
+KILL_GRACE_S = 5  # after a command's timeout, SIGTERM; this much later, SIGKILL (coreutils `timeout -k`)
+
+
+def timed_out(exit_code: int, duration_s: float, timeout: float) -> bool:
+    """Did `timeout` end the command? It exits 124 (SIGTERM worked) or 137 (SIGKILL was needed); a command
+    that itself exits so before its time is not taken for a timeout."""
+    return exit_code in (124, 137) and duration_s >= timeout - 0.05
+
+
 @dataclass(frozen=True)
 class RunResult:
     """What one command did inside a container."""
@@ -113,6 +122,8 @@ class Container(Protocol):
 
 
 class Engine(Protocol):
+    def version(self) -> str: ...
+
     def image_id(self, reference: str) -> str | None: ...
 
     def build(self, dockerfile: str, context: dict[str, bytes], *, tag: str, labels: dict[str, str],

@@ -9,21 +9,17 @@ import sys
 import tempfile
 import threading
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable, Literal
 
 from .compare import flatten_spec
-from ._ddmin import Outcome, ProbeRecord, SearchReport, search
+from ._ddmin import ProbeRecord, SearchReport, default_endpoint_check, search
 from .engine import Engine
 from .errors import IsolateError
-from .load import Project
-from .render import DEBIAN_PYTHON
-from .spec import Case, EnvironmentSpec, debian_package_name, pip_requirement_name
-
-SCALARS = ("os", "python", "user", "workdir", "timezone", "locale", "network")
-PACKAGES: dict[str, Callable[[str], str]] = {"system_packages": debian_package_name,
-                                              "python_packages": pip_requirement_name}
-MAPS = ("env", "files", "limits")
+from .load import Project, write_json_atomically
+from .render import debian_python
+from .spec import MAP_FIELDS, PACKAGE_FIELDS, SCALAR_FIELDS, Case, EnvironmentSpec
 # Applied when the container starts (environment, copied files, cgroup limits, network), so hybrids that differ
 # only in these share one image. Everything else is baked into the image and needs a build.
 RUNTIME_FIELDS = ("env", "files", "limits", "network")
@@ -100,10 +96,7 @@ def _field_and_key(name: str) -> tuple[str, str | None]:
 
 def python_version(spec: EnvironmentSpec) -> str | None:
     """The X.Y of the environment's python3: declared, or known for the Debian suite of its image."""
-    if spec.python != "system":
-        return spec.python
-    image, _, suite = spec.os.partition(":")
-    return DEBIAN_PYTHON.get(suite) if image.endswith("debian") else None
+    return spec.python if spec.python != "system" else debian_python(spec.os)
 
 
 def hybrid(baseline: EnvironmentSpec, applied, *, name: str | None = None) -> EnvironmentSpec:
@@ -113,8 +106,8 @@ def hybrid(baseline: EnvironmentSpec, applied, *, name: str | None = None) -> En
     flat = sorted((a for item in applied for a in (item.atoms if isinstance(item, Group) else (item,))),
                   key=lambda a: a.order)
     for atom in flat:
-        if atom.field in PACKAGES:
-            name_of = PACKAGES[atom.field]
+        if atom.field in PACKAGE_FIELDS:
+            name_of = PACKAGE_FIELDS[atom.field]
             items = list(data[atom.field])
             at = next((i for i, p in enumerate(items) if name_of(p) == atom.key), None)
             if atom.customer is None:
@@ -124,7 +117,7 @@ def hybrid(baseline: EnvironmentSpec, applied, *, name: str | None = None) -> En
             else:
                 items[at] = atom.customer
             data[atom.field] = tuple(items)
-        elif atom.field in MAPS:
+        elif atom.field in MAP_FIELDS:
             mapping = dict(data[atom.field])
             if atom.customer is None and atom.field != "limits":
                 mapping.pop(atom.key, None)
@@ -215,8 +208,7 @@ class PipResolver:
             with self._lock:
                 self.answers[key] = answer
                 if self.cache_path and answer != "unknown":
-                    self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-                    self.cache_path.write_text(json.dumps(self.answers, indent=1, sort_keys=True))
+                    write_json_atomically(self.cache_path, self.answers)
         return self.answers[key]  # type: ignore[return-value]
 
     def _ask(self, version: str, requirements: tuple[str, ...]) -> Resolution:
@@ -250,10 +242,10 @@ def environment_yaml(baseline: EnvironmentSpec, applied: list[Atom], *, root: Pa
         removals = []
         for atom in applied:
             if atom.customer is None and atom.field != "limits":
-                removals.append(atom.name if atom.field not in SCALARS else atom.field)
-            elif atom.field in PACKAGES:
+                removals.append(atom.name if atom.field not in SCALAR_FIELDS else atom.field)
+            elif atom.field in PACKAGE_FIELDS:
                 doc.setdefault(atom.field, []).append(atom.customer)
-            elif atom.field in MAPS:
+            elif atom.field in MAP_FIELDS:
                 value = hybrid(baseline, [atom]).limits.model_dump()[atom.key] if atom.field == "limits" else atom.customer
                 doc.setdefault(atom.field, {})[atom.key] = value
             else:
@@ -279,7 +271,7 @@ class Isolation:
     report: SearchReport
     repeat: int
     jobs: int
-    environment_yaml: str
+    root: Path
     resolver_calls: int = 0
 
     @property
@@ -293,6 +285,12 @@ class Isolation:
     @property
     def hybrid(self) -> EnvironmentSpec:
         return hybrid(self.case.baseline, self.minimal, name=f"{self.case.id}-minimal")
+
+    @property
+    def environment_yaml(self) -> str:
+        """The minimal hybrid as an environment file: the baseline plus the differences that cause the bug."""
+        return environment_yaml(self.case.baseline, self.minimal, root=self.root, description=(
+            f"{self.case.id}: {self.case.baseline.name} plus the differences that cause the bug"))
 
     def notes(self) -> list[str]:
         notes = []
@@ -347,13 +345,13 @@ def isolate(case: Case, *, project: Project, repeat: int = 1, jobs: int = 1, fin
                         on_probe=on_probe,
                         key=lambda config: hashlib.sha256(
                             f"{fingerprint}|{hybrid(case.baseline, config).content_hash()}".encode()).hexdigest(),
-                        check_endpoints=lambda b, c: _check_endpoints(case, b, c))
+                        check_endpoints=partial(default_endpoint_check, subject=f"case {case.id}: ",
+                                                names=(f"baseline {case.baseline.name!r}",
+                                                       f"customer environment {case.environment.name!r}"),
+                                                reproduce=f"reprokit case run {case.id}"))
     finally:
         cache.save()
-    minimal = [a for group in report.minimal for a in group.atoms]
-    yaml = environment_yaml(case.baseline, minimal, root=project.root,
-                            description=f"{case.id}: {case.baseline.name} plus the differences that cause the bug")
-    result = Isolation(case, found, groups, report, repeat, jobs, yaml, resolver.calls)
+    result = Isolation(case, found, groups, report, repeat, jobs, project.root, resolver.calls)
     if record:
         from .history import History, default_path
 
@@ -362,18 +360,3 @@ def isolate(case: Case, *, project: Project, repeat: int = 1, jobs: int = 1, fin
             "spec_hash": result.hybrid.content_hash(), "verdict": "REPRODUCED", "matched": True,
             "duration_s": round(report.wall_s, 3), "evidence": result.to_dict()}])
     return result
-
-
-def _check_endpoints(case: Case, baseline: ProbeRecord, customer: ProbeRecord) -> None:
-    for record, spec, wanted in ((baseline, case.baseline, Outcome.PASS), (customer, case.environment, Outcome.FAIL)):
-        if record.outcome is wanted:
-            continue
-        role = "baseline" if wanted is Outcome.PASS else "customer environment"
-        if record.outcome is Outcome.UNRESOLVED:
-            why = f"could not be built or started: {record.error}"
-        else:
-            why = f"{'shows' if wanted is Outcome.PASS else 'does not show'} the bug ({record.matches}/{record.runs} runs)"
-        raise IsolateError(f"case {case.id}: the {role} {spec.name!r} {why}; isolate needs the baseline to pass "
-                           "and the customer environment to reproduce",
-                           hint="check the case's expect signature, or use --repeat for a flaky bug",
-                           reproduce=f"reprokit case run {case.id}")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -10,14 +11,9 @@ from typing import Any, Callable
 from pydantic import BaseModel, ValidationError
 
 from .errors import SpecError
-from .spec import NAME, Case, EnvironmentSpec, debian_package_name, pip_requirement_name
+from .spec import MAP_FIELDS, NAME, PACKAGE_FIELDS, Case, EnvironmentSpec
 
 Key = tuple  # a path into a document: ("python_packages", 2), ("env", "TZ")
-MAP_FIELDS = ("env", "files", "limits")
-LIST_FIELDS: dict[str, Callable[[str], str]] = {
-    "system_packages": debian_package_name,
-    "python_packages": pip_requirement_name,
-}
 MAX_FILE_BYTES = 1 << 20
 # Aliases let a 1 KB file expand to billions of values (the "billion laughs"); no real spec comes near this.
 MAX_VALUES = 100_000
@@ -86,6 +82,13 @@ class Doc:
     def error(self, key: Key, problem: str, hint: str | None = None) -> SpecError:
         file, line = self.line_of(key)
         return SpecError(file, dotted(key), problem, line=line, hint=hint)
+
+    def sub(self, key: Key) -> Doc:
+        """The mapping at ``key`` as a Doc of its own (same data, lines re-keyed from it)."""
+        data: Any = self.data
+        for part in key:
+            data = data[part]
+        return Doc(data, {k[len(key):]: v for k, v in self.where.items() if k[:len(key)] == key}, self.file)
 
 
 def dotted(key: Key) -> str:
@@ -178,8 +181,10 @@ def _plain(node: Any, key: Key, doc: Doc) -> Any:
             if lc is not None:
                 doc.where[key + (i,)] = (doc.file, lc.item(i)[0] + 1)
         return [_plain(value, key + (i,), doc) for i, value in enumerate(node)]
-    if node is None or isinstance(node, (bool, int, float)):
-        return node if type(node) in (bool, int, float, type(None)) else (float(node) if isinstance(node, float) else int(node))
+    if node is None or type(node) is bool:
+        return node
+    if isinstance(node, (int, float)):  # ruamel's ScalarInt/ScalarFloat/ScalarBoolean -> plain numbers
+        return float(node) if isinstance(node, float) else int(node)
     if isinstance(node, str):  # ruamel's ScalarString subclasses; a tagged scalar is not a str
         return str(node)
     tag = getattr(getattr(node, "tag", None), "value", None) or type(node).__name__
@@ -244,6 +249,16 @@ def write_checked(path: Path, text: str, *, check: Callable[[], Any], force: boo
     return path
 
 
+def write_json_atomically(path: Path, data: Any) -> None:
+    """Write a cache file so that a concurrent reader sees the old content or the new, never half of it."""
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
+    partial.write_text(json.dumps(data, indent=1, sort_keys=True))
+    partial.replace(path)
+
+
 def dump_yaml(data: Any) -> str:
     """YAML as a person writes it (the inverse of reading): block style, multi-line text as literal blocks."""
     import io
@@ -271,14 +286,18 @@ def dump_yaml(data: Any) -> str:
 
 def load_environment(name: str, *, root: Path | str | None = None) -> EnvironmentSpec:
     """Load ``environments/<name>.yaml`` with its ``extends`` chain applied."""
-    project = Project.at(root)
-    doc = _environment_doc(project, name, chain=(), referrer=None)
+    return _named_environment(Project.at(root), name, referrer=None)
+
+
+def _named_environment(project: Project, name: str, *, referrer: tuple[Doc, Key] | None) -> EnvironmentSpec:
+    doc = _environment_doc(project, name, chain=(), referrer=referrer)
     return _validate(EnvironmentSpec, doc, name=name, source=project.environments / f"{name}.yaml")
 
 
-def environment_from_mapping(data: dict, *, name: str, project: Project, doc: Doc, key: Key) -> EnvironmentSpec:
+def _inline_environment(project: Project, doc: Doc, key: Key, *, name: str, base: Path) -> EnvironmentSpec:
     """An environment declared inline (in a case), which may extend a named one."""
-    inline = Doc(data, {k[len(key):]: v for k, v in doc.where.items() if k[:len(key)] == key}, doc.file)
+    inline = doc.sub(key)
+    _resolve_sources(inline, ("files",), base, project)
     merged = _with_parent(project, inline, chain=(name,))
     return _validate(EnvironmentSpec, merged, name=name, prefix=key, outer=doc)
 
@@ -306,7 +325,7 @@ def _environment_doc(project: Project, name: str, *, chain: tuple[str, ...], ref
 def _with_parent(project: Project, doc: Doc, *, chain: tuple[str, ...]) -> Doc:
     parent_name = doc.data.pop("extends", None)
     removals = doc.data.pop("remove", [])
-    for name in LIST_FIELDS:  # the spec checks these too, but cannot say which item is wrong
+    for name in PACKAGE_FIELDS:  # the spec checks these too, but cannot say which item is wrong
         if isinstance(doc.data.get(name), list):
             _package_names(doc, name)
     if parent_name is None:
@@ -335,9 +354,9 @@ def _apply_removals(parent: Doc, child: Doc, removals: Any) -> None:
             del parent.data[fieldname]
         elif fieldname in MAP_FIELDS and isinstance(parent.data[fieldname], dict) and item in parent.data[fieldname]:
             del parent.data[fieldname][item]
-        elif fieldname in LIST_FIELDS and isinstance(parent.data[fieldname], list):
+        elif fieldname in PACKAGE_FIELDS and isinstance(parent.data[fieldname], list):
             items = parent.data[fieldname]
-            kept = [p for p in items if _safe_name(LIST_FIELDS[fieldname], p) != _safe_name(LIST_FIELDS[fieldname], item)]
+            kept = [p for p in items if _safe_name(PACKAGE_FIELDS[fieldname], p) != _safe_name(PACKAGE_FIELDS[fieldname], item)]
             if len(kept) == len(items):
                 raise child.error(("remove", i), f"{entry!r}: the parent's {fieldname} has no {item!r}",
                                   hint=f"it has: {', '.join(map(str, items))}")
@@ -361,7 +380,7 @@ def merge(parent: Doc, child: Doc) -> Doc:
     for name, value in child.data.items():
         if name in MAP_FIELDS and isinstance(value, dict) and isinstance(data.get(name), dict):
             data[name] = {**data[name], **value}
-        elif name in LIST_FIELDS and isinstance(value, list) and isinstance(data.get(name), list):
+        elif name in PACKAGE_FIELDS and isinstance(value, list) and isinstance(data.get(name), list):
             data[name], origins = _merge_packages(parent, child, name)
             where = {k: v for k, v in where.items() if k[:1] != (name,) or len(k) == 1}
             where.update({(name, i): origin for i, origin in enumerate(origins) if origin})
@@ -388,7 +407,7 @@ def _package_names(doc: Doc, name: str) -> list[str]:
         if not isinstance(item, str):
             raise doc.error((name, i), f"{item!r} is not a string", hint="quote it, e.g. 'name==1.0'")
         try:
-            key = LIST_FIELDS[name](item)
+            key = PACKAGE_FIELDS[name](item)
         except ValueError as error:
             raise doc.error((name, i), str(error)) from None
         if key in names:
@@ -424,14 +443,10 @@ def load_case(case: str | Path, *, root: Path | str | None = None) -> Case:
             raise doc.error((role,), "required field is missing",
                             hint="name an environment from environments/ or declare one inline")
         if isinstance(value, str):
-            referrer = (doc, (role,)) if role in data else (doc, ())
-            data[role] = _validate(EnvironmentSpec, _environment_doc(project, value, chain=(), referrer=referrer),
-                                   name=value, source=project.environments / f"{value}.yaml")
+            data[role] = _named_environment(project, value, referrer=(doc, (role,) if role in data else ()))
         elif isinstance(value, dict):
-            case_id = str(data.get("id", path.parent.name))
-            _inline_sources(doc, role, path.parent, project)
-            data[role] = environment_from_mapping(value, name=f"{case_id}/{role}", project=project, doc=doc,
-                                                  key=(role,))
+            data[role] = _inline_environment(project, doc, (role,), base=path.parent,
+                                             name=f"{data.get('id', path.parent.name)}/{role}")
         else:
             raise doc.error((role,), f"{value!r} is not an environment name or mapping")
     if isinstance(data.get("steps"), list):
@@ -441,11 +456,6 @@ def load_case(case: str | Path, *, root: Path | str | None = None) -> Case:
         raise doc.error(("id",), f"{case.id!r} differs from the folder name {path.parent.name!r}",
                         hint=f"rename the folder to cases/{case.id}/ or set id: {path.parent.name}")
     return case
-
-
-def _inline_sources(doc: Doc, role: str, base: Path, project: Project) -> None:
-    inline = Doc(doc.data[role], {k[1:]: v for k, v in doc.where.items() if k[:1] == (role,)}, doc.file)
-    _resolve_sources(inline, ("files",), base, project)
 
 
 # -- validation -------------------------------------------------------------------------------------------------

@@ -48,12 +48,17 @@ def render(spec: EnvironmentSpec, *, ca_bundle: bytes | None = None, installer: 
     return Rendering("\n".join(f for f in fragments if f) + "\n", context)
 
 
+def debian_python(image: str) -> str | None:
+    """The X.Y of python3 in a Debian suite's image ('debian:bullseye' -> '3.9'); None for other images."""
+    name, _, suite = image.partition(":")
+    return DEBIAN_PYTHON.get(suite) if name.endswith("debian") else None
+
+
 def check_python(spec: EnvironmentSpec) -> None:
     """``python: "3.9"`` must be what the base image's python3 is; known Debian suites are checked here."""
     if spec.python == "system":
         return
-    image, _, suite = spec.os.partition(":")
-    provided = DEBIAN_PYTHON.get(suite) if image.endswith("debian") else None
+    provided = debian_python(spec.os)
     if provided is not None and provided != spec.python:
         where = f"{spec.source.parent.name}/{spec.source.name}" if spec.source else spec.name
         others = [s for s, v in DEBIAN_PYTHON.items() if v == spec.python]
@@ -170,5 +175,5 @@ def _owner(user: str) -> str:
 
 def _env_quote(value: str) -> str:
     """A value for a Dockerfile ENV line: double-quoted, with the characters Docker interprets escaped."""
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("\n", "\\n")
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")  # no newline: spec refuses it
     return f'"{escaped}"'

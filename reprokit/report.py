@@ -9,9 +9,9 @@ import shlex
 from pathlib import Path
 from typing import Literal
 
-from .compare import combined, facts_diff, flatten_spec, output_diff
+from .compare import combined, flatten_spec, observed_diffs
 from .run import RunResult
-from .spec import Case, EnvironmentSpec, Verdict, pip_requirement_name
+from .spec import Case, EnvironmentSpec, Verdict, pinned_version, pip_requirement_name
 
 Format = Literal["md", "html", "json"]
 FORMATS = ("md", "html", "json")
@@ -104,9 +104,7 @@ def latest_result(case: Case, records: list[dict]) -> dict | None:
     diffs: dict = {"facts": [], "output": {}}
     if set(runs) >= set(ROLES):
         base, env = runs["baseline"], runs["environment"]
-        if base["facts"] and env["facts"]:
-            diffs["facts"] = facts_diff(base["facts"], env["facts"])
-        diffs["output"] = output_diff(_output(base), _output(env), masks=case.masks)
+        diffs = observed_diffs(base["facts"], env["facts"], _output(base), _output(env), masks=case.masks)
     return {"case": case.id, "verdict": newest["verdict"], "runs": runs, "diffs": diffs,
             "started_at": newest["started_at"]}
 
@@ -214,7 +212,7 @@ def unreproduced(spec: EnvironmentSpec, run: dict | None) -> list[str]:
 
     installed = {canonicalize_name(k): v for k, v in facts.get("pip_freeze", {}).items()}
     for pin in spec.python_packages:
-        key, version = pip_requirement_name(pin), pin.partition("==")[2].split(";")[0].strip()
+        key, version = pip_requirement_name(pin), pinned_version(pin)
         if version and installed.get(key) != version:
             gaps.append(f"python package {pin}: found {installed.get(key, 'not installed')}")
     packages = facts.get("debian_packages", {})

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Callable
 
 from .build import Image, build
-from .compare import combined, facts_diff, output_diff, signature_holds, spec_diff, verdict
-from .engine import BatchOutcome, Engine, get_engine
+from .compare import combined, observed_diffs, signature_holds, spec_diff, verdict
+from .engine import KILL_GRACE_S, BatchOutcome, Engine, get_engine, timed_out
 from .errors import ReprokitError, RunError
 from .history import History, default_path
-from .load import Project
+from .load import Project, write_json_atomically
 from .run import RunResult, container_config, start
 from .spec import Case, EnvironmentSpec, Status, Verdict
 
@@ -185,7 +185,6 @@ def image_spec(spec: EnvironmentSpec) -> EnvironmentSpec:
 # and start/end times go to files that are collected when the container exits. Steps stop at the first that
 # fails or times out; `timeout` (SIGTERM, then SIGKILL) bounds each one inside the container.
 RUN_DIR = "/tmp/.reprokit"
-KILL_GRACE_S = 5
 RUNNER = f"""
 step() {{
   started=$(date +%s.%N)
@@ -224,8 +223,7 @@ def read_steps(case: Case, outcome: BatchOutcome) -> list[RunResult]:
             break
         code, duration = (int(status[0]), _seconds(status[1:])) if status else (137, step.timeout)
         results.append(RunResult(step.run, code, text(f"{i}.stdout"), text(f"{i}.stderr"), duration,
-                                 timed_out=code in (124, 137) and duration >= step.timeout - 0.05,
-                                 oom_killed=False))
+                                 timed_out=timed_out(code, duration, step.timeout)))
     if results and outcome.oom_killed and results[-1].exit_code != 0:
         results[-1] = dataclasses.replace(results[-1], oom_killed=True)
     return results
@@ -252,17 +250,14 @@ def facts(spec: EnvironmentSpec, image: Image, *, engine: Engine, config, cache:
     with start(spec, engine=engine, image=image, labels=config.labels, env=config.env) as box:
         found = box.facts()
     if path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{time.monotonic_ns()}.tmp")
-        tmp.write_text(json.dumps(found))
-        tmp.replace(path)
+        write_json_atomically(path, found)
     return found
 
 
 def diffs(case: Case, baseline: EnvironmentRun, environment: EnvironmentRun) -> dict:
     return {"spec": spec_diff(case.baseline, case.environment),
-            "facts": facts_diff(baseline.facts, environment.facts) if baseline.facts and environment.facts else [],
-            "output": output_diff(baseline.output(), environment.output(), masks=case.masks)}
+            **observed_diffs(baseline.facts, environment.facts, baseline.output(), environment.output(),
+                             masks=case.masks)}
 
 
 def reproduce_command(case: Case, project: Project) -> str:

@@ -1,7 +1,6 @@
 """Start an environment's container and run commands in it; read facts about it from the inside."""
 from __future__ import annotations
 
-import json
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
@@ -116,7 +115,3 @@ def _split(line: str, sep: str) -> tuple[str, str]:
 
 def _limit(value: str) -> str:
     return value if not value.isdigit() or int(value) < 1 << 60 else "max"
-
-
-def to_json(data) -> str:
-    return json.dumps(data, indent=2, sort_keys=True, default=str)

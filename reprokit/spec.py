@@ -45,6 +45,15 @@ def debian_package_name(package: str) -> str:
     return package.split("=", 1)[0].split(":", 1)[0]
 
 
+def pinned_version(requirement: str) -> str | None:
+    """The exact version a pip requirement pins ('markupsafe==2.1.0; python_version<"4"' -> '2.1.0'), if any."""
+    from packaging.requirements import Requirement
+
+    specifiers = list(Requirement(requirement).specifier)
+    exact = [s.version for s in specifiers if s.operator in ("==", "===") and "*" not in s.version]
+    return exact[0] if len(specifiers) == 1 and exact else None
+
+
 class Limits(Frozen):
     """Resource limits applied to every container of an environment."""
 
@@ -192,6 +201,13 @@ def _plain_path(path: str) -> bool:
     parts = path.strip("/").split("/")
     return (bool(path.strip("/")) and not path.endswith("/") and ".." not in parts and "" not in parts
             and not re.search(r"[\x00-\x20\x7f]", path))
+
+
+# How each EnvironmentSpec field merges under `extends` and splits into isolation's atoms: scalars are one
+# value; maps are one entry per key; package lists are one entry per package name.
+SCALAR_FIELDS = ("os", "python", "user", "workdir", "timezone", "locale", "network")
+MAP_FIELDS = ("env", "files", "limits")
+PACKAGE_FIELDS = {"system_packages": debian_package_name, "python_packages": pip_requirement_name}
 
 
 class Step(Frozen):

@@ -47,6 +47,9 @@ class FakeEngine:
         self.removed: list[tuple[str, str]] = []
         self.answers: dict[str, RunResult] = {}
 
+    def version(self) -> str:
+        return "fake"
+
     def image_id(self, reference: str) -> str | None:
         return self.images.get(reference)
 
