@@ -74,8 +74,9 @@ def base(spec: EnvironmentSpec) -> str:
 
 
 def platform_packages(spec: EnvironmentSpec) -> str:
-    """python3 and what timezone/locale need. Runs once per base image and feature set (~20 s); shared by
-    every environment on the same os, so system-package or pip changes never rebuild it."""
+    """python3 and what timezone/locale need, and a declared python version checked. Runs once per base
+    image and feature set (~20 s); shared by every environment on the same os, so system-package or pip
+    changes never rebuild it."""
     packages = ["python3"]
     if spec.python_packages:
         packages.append("python3-venv")
@@ -83,7 +84,11 @@ def platform_packages(spec: EnvironmentSpec) -> str:
         packages.append("tzdata")
     if spec.locale and not spec.locale.startswith("C"):
         packages.append("locales")
-    return _apt_install(packages)
+    if spec.python == "system":
+        return _apt_install(packages)
+    # An image we know nothing about is checked here, as soon as its python3 is installed.
+    return (_apt_install(packages) + f" \\\n && python3 -c 'import sys; v=\"%d.%d\" % sys.version_info[:2]; "
+            f"sys.exit(0 if v == \"{spec.python}\" else \"python: {spec.python} declared but the image has \" + v)'")
 
 
 def system_packages(spec: EnvironmentSpec) -> str:
@@ -127,9 +132,6 @@ def python_packages(spec: EnvironmentSpec, *, with_ca: bool, installer: str = "p
     requirements = " ".join(shlex.quote(p) for p in spec.python_packages)
     trust = f"SSL_CERT_FILE={BUILD_CA} PIP_CERT={BUILD_CA} " if with_ca else ""
     lines = [f"COPY reprokit-build-ca.pem {BUILD_CA}"] if with_ca else []
-    if spec.python != "system":
-        lines.append(f"RUN python3 -c 'import sys; v=\"%d.%d\" % sys.version_info[:2]; "
-                     f"sys.exit(0 if v == \"{spec.python}\" else \"python: {spec.python} declared but the image has \" + v)'")
     venv = f"RUN python3 -m venv --system-site-packages {VENV}"
     if installer == "uv":
         venv += f" \\\n && {trust}{VENV}/bin/pip install -q --no-cache-dir --disable-pip-version-check uv"

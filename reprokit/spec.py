@@ -14,7 +14,8 @@ from .errors import InvalidValue
 DEBIAN_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]*(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:-]+)?$")
 SIZE = re.compile(r"^\d+(\.\d+)?[bkmg]?$", re.IGNORECASE)
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # environment names (file stems) and case ids (folders)
+# Environment names (file stems) and case ids (folders); bounded so a name is always a valid file name.
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 DEFAULT_LIMITS = {"memory": "2g", "pids": 1024}
 
 

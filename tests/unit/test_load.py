@@ -322,3 +322,13 @@ def test_python_mismatch_names_the_environment_file(tmp_path):
     spec = load_environment("child", root=project(tmp_path, child="extends: base\nos: debian:bullseye\npython: '3.11'\n"))
     with pytest.raises(SpecError, match=r"^environments/child.yaml: python: '3.11' does not match debian:bullseye"):
         render(spec)
+
+
+def test_a_name_too_long_for_a_file_is_an_error_not_a_crash(tmp_path):
+    write_project(tmp_path, {"environments/baseline.yaml": "os: debian:bookworm\n",
+                             "cases/C/case.yaml": f"id: C\ntitle: t\nenvironment: {'a' * 300}\n"
+                                                  "steps: ['true']\nexpect: {exit_code: 1}\n"})
+    with pytest.raises(SpecError, match="is not an environment"):
+        load_environment("a" * 300, root=tmp_path)
+    with pytest.raises(SpecError, match="cases/C/case.yaml:3: environment: 'a+' is not an environment"):
+        load_case("C", root=tmp_path)

@@ -60,8 +60,8 @@ def test_declared_python_that_matches_is_also_checked_inside_the_image():
     assert 'v == "3.9"' in dockerfile
 
 
-def test_python_of_an_unknown_base_image_is_not_guessed():
-    render(env(os="ubuntu:jammy", python="3.10"))
+def test_python_of_an_unknown_base_image_is_not_guessed_but_checked_in_the_build():
+    assert "python: 3.10 declared but the image has" in render(env(os="ubuntu:jammy", python="3.10")).dockerfile
 
 
 def test_ca_bundle_is_trusted_for_the_pip_step_only_and_removed():
