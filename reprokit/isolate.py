@@ -195,6 +195,7 @@ class PipResolver:
         self.cache_path, self.timeout = cache, timeout
         self.calls = 0
         self._lock = threading.Lock()
+        self._passing: set[str] = set()  # answers of this run only (a timeout, a network failure)
         try:
             self.answers: dict[str, str] = json.loads(cache.read_text()) if cache else {}
         except (OSError, ValueError):
@@ -204,14 +205,18 @@ class PipResolver:
         key = hashlib.sha256(json.dumps([version, sorted(requirements)]).encode()).hexdigest()
         if key not in self.answers:
             self.calls += 1
-            answer = self._ask(version, requirements)
+            answer, lasting = self._ask(version, requirements)
             with self._lock:
                 self.answers[key] = answer
-                if self.cache_path and answer != "unknown":
-                    write_json_atomically(self.cache_path, self.answers)
+                if not lasting:
+                    self._passing.add(key)
+                elif self.cache_path:
+                    write_json_atomically(self.cache_path, {k: v for k, v in self.answers.items()
+                                                            if k not in self._passing})
         return self.answers[key]  # type: ignore[return-value]
 
-    def _ask(self, version: str, requirements: tuple[str, ...]) -> Resolution:
+    def _ask(self, version: str, requirements: tuple[str, ...]) -> tuple[Resolution, bool]:
+        """The answer, and whether it lasts: a timeout or a network failure is asked again next run."""
         with tempfile.TemporaryDirectory(prefix="reprokit-dry-run-") as target:
             # --target: pip < 24 refuses --python-version without it, even for a dry run; nothing is written.
             command = [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--report", "-",
@@ -220,10 +225,12 @@ class PipResolver:
             try:
                 done = subprocess.run(command, capture_output=True, text=True, timeout=self.timeout)
             except (OSError, subprocess.TimeoutExpired):
-                return "unknown"
+                return "unknown", False
         if done.returncode == 0:
-            return "ok"
-        return "conflict" if re.search(r"ResolutionImpossible|conflicting dependencies", done.stderr) else "unknown"
+            return "ok", True
+        if re.search(r"ResolutionImpossible|conflicting dependencies", done.stderr):
+            return "conflict", True
+        return "unknown", not re.search(r"Could not fetch|connection|timed out|Temporary failure", done.stderr, re.I)
 
 
 # -- the minimal hybrid as an environment file ----------------------------------------------------------------

@@ -271,3 +271,16 @@ def test_bisect_reads_the_pins_of_both_environments():
     assert _pinned(CUSTOMER, "markupsafe", case, "environment") == "2.1.0"
     with pytest.raises(IsolateError, match="does not pin"):
         _pinned(BASELINE, "requests", case, "baseline")
+
+
+def test_resolver_answers_that_last_are_kept_on_disk_and_passing_failures_are_asked_again(tmp_path, monkeypatch):
+    from reprokit.isolate import PipResolver
+
+    answers = {("markupsafe==2.0.1",): ("unknown", True), ("idna==3.7",): ("unknown", False)}
+    monkeypatch.setattr(PipResolver, "_ask", lambda self, version, pins: answers[pins])
+    first = PipResolver(tmp_path / "resolve.json")
+    assert first("3.11", ("markupsafe==2.0.1",)) == "unknown" and first("3.11", ("idna==3.7",)) == "unknown"
+    again = PipResolver(tmp_path / "resolve.json")
+    again("3.11", ("markupsafe==2.0.1",))
+    again("3.11", ("idna==3.7",))
+    assert (first.calls, again.calls) == (2, 1)  # only the network failure is asked again
