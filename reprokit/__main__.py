@@ -1,4 +1,4 @@
 """`python -m reprokit`: the same as the `reprokit` command."""
-from .cli import main
+from reprokit.cli.main import main
 
 main()

@@ -4,9 +4,9 @@ from __future__ import annotations
 import shutil
 from typing import Iterator
 
-from .build import find_ca_bundle
-from .errors import ReprokitError
-from .images import SUITES
+from reprokit.image.build import find_ca_bundle
+from reprokit.errors import ReprokitError
+from reprokit.image.base import SUITES
 
 Check = tuple[str, bool, str, str]
 
@@ -15,7 +15,7 @@ def checks() -> Iterator[Check]:
     yield ("docker client", shutil.which("docker") is not None, shutil.which("docker") or "not on PATH",
            "as root: apt-get install -y docker.io")
     try:
-        from .engine import get_engine
+        from reprokit.engine import get_engine
 
         engine = get_engine()
         yield "docker engine", True, f"version {engine.version()}", ""

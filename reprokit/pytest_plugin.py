@@ -41,8 +41,8 @@ class CaseItem(pytest.Item):
     """One case, run in its environment and its baseline; passes when the outcome matches its status."""
 
     def runtest(self):
-        from .load import Project, load_case
-        from .reproduce import run_case
+        from reprokit.spec.load import Project, load_case
+        from reprokit.case.reproduce import run_case
 
         project = Project(self.path.parent.parent.parent)
         case = load_case(self.path.parent, root=project.root)
@@ -52,7 +52,7 @@ class CaseItem(pytest.Item):
             raise CaseFailed(self.result)
 
     def repr_failure(self, excinfo):
-        from .errors import ReprokitError
+        from reprokit.errors import ReprokitError
 
         if isinstance(excinfo.value, ReprokitError):
             return str(excinfo.value)
@@ -74,7 +74,7 @@ class CaseItem(pytest.Item):
 
 def _project_root(request) -> Path:
     """The project of the test file: the nearest folder up from it that has environments/."""
-    from .load import Project
+    from reprokit.spec.load import Project
 
     test_file = Path(request.path)
     found = next((f for f in test_file.parents if (f / "environments").is_dir()), None)
@@ -84,7 +84,7 @@ def _project_root(request) -> Path:
 @pytest.fixture
 def reprokit_env(request):
     """Start an environment by name: ``box = reprokit_env("baseline")``; removed after the test."""
-    from .load import load_environment
+    from reprokit.spec.load import load_environment
 
     root = _project_root(request)
     with ExitStack() as stack:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from .collector import collector as _patterns
+from reprokit.collect.collector import collector as _patterns
 
 SECRET_WORDS = _patterns.SECRET_WORDS
 SECRET_VALUES = _patterns.SECRET_VALUES

@@ -12,10 +12,10 @@ import sys
 import time
 from pathlib import Path
 
-from reprokit._ddmin import Trial, search
-from reprokit.reproduce import image_spec
-from reprokit.isolate import atoms, grouping, hybrid
-from reprokit.spec import EnvironmentSpec
+from reprokit.isolate.ddmin import Trial, search
+from reprokit.case.reproduce import image_spec
+from reprokit.isolate.isolation import atoms, grouping, hybrid
+from reprokit.spec.models import EnvironmentSpec
 
 
 def plain(n: int, culprit_sets):

@@ -38,10 +38,10 @@ REPROKIT = str(ROOT / ".venv" / "bin" / "reprokit")
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 sys.path.insert(0, str(ROOT))
 
-from reprokit.build import build, render_for_build  # noqa: E402
+from reprokit.image.build import build, render_for_build  # noqa: E402
 from reprokit.engine import get_engine, set_engine  # noqa: E402
-from reprokit.load import Project, load_case, load_environment  # noqa: E402
-from reprokit.reproduce import run_case  # noqa: E402
+from reprokit.spec.load import Project, load_case, load_environment  # noqa: E402
+from reprokit.case.reproduce import run_case  # noqa: E402
 
 PROBE = '''import sqlite3
 db = sqlite3.connect(":memory:")
@@ -216,8 +216,8 @@ def docker_runs(tags: list[str], *, parallel: bool) -> None:
 def help_time(runs: int) -> list[Figure]:
     help_s = clock(lambda: sh(REPROKIT, "--help"), runs)
     bare_s = clock(lambda: sh(PYTHON, "-c", "pass"), runs)
-    import_s = clock(lambda: sh(PYTHON, "-c", "import reprokit.cli, typer.rich_utils"), runs)
-    why = f"{over(median(help_s), 0.5)}; importing reprokit.cli with typer and rich takes {median(import_s):.2f} s " \
+    import_s = clock(lambda: sh(PYTHON, "-c", "import reprokit.cli.main, typer.rich_utils"), runs)
+    why = f"{over(median(help_s), 0.5)}; importing reprokit.cli.main with typer and rich takes {median(import_s):.2f} s " \
           f"of it; every figure here scales with the machine's load (see load_average)"
     return [Figure("reprokit --help wall time (s)", median(help_s), median(bare_s), "python -c pass",
                    "< 0.5 s", median(help_s) < 0.5, samples={"help": help_s, "bare_python": bare_s,
@@ -241,8 +241,8 @@ def warm_case_run(project: Project, runs: int) -> list[Figure]:
         engine.seconds.clear()
         library_s = clock(lambda: run_case(case, project=project), runs)
         phases = {what: round(sum(values) / (2 * runs), 4) for what, values in engine.seconds.items()}
-        imports_s = clock(lambda: sh(PYTHON, "-c", "import reprokit.cli, reprokit._cli_case, reprokit.reproduce, "
-                                                   "reprokit._docker, testcontainers.core.container"), runs)
+        imports_s = clock(lambda: sh(PYTHON, "-c", "import reprokit.cli.main, reprokit.cli.case, reprokit.case.reproduce, "
+                                                   "reprokit.engine.docker, testcontainers.core.container"), runs)
         connect_s = clock(lambda: type(engine.inner)(), runs)
     finally:
         set_engine(None)

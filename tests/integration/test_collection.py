@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from reprokit.collect import (collector_script, from_image, parse_collection, read_collection, reproducible_facts,
+from reprokit.collect.importer import (collector_script, from_image, parse_collection, read_collection, reproducible_facts,
                               to_environment, write_environment)
 from reprokit.engine import ContainerConfig, get_engine
-from reprokit.load import load_environment
-from reprokit.spec import EnvironmentSpec
+from reprokit.spec.load import load_environment
+from reprokit.spec.models import EnvironmentSpec
 
 # The planted secrets: none of these strings may appear in anything reprokit prints or writes.
 SECRET_ENV = {

@@ -8,10 +8,10 @@ import textwrap
 import pytest
 from conftest import REPROKIT, ROOT
 
-from reprokit.build import build
+from reprokit.image.build import build
 from reprokit.errors import BuildError, SpecError
-from reprokit.load import load_environment
-from reprokit.run import start
+from reprokit.spec.load import load_environment
+from reprokit.run.box import start
 
 # One small environment that exercises every run-time field; it builds once (~1 min) and is cached after.
 PROBE = """\
@@ -133,7 +133,7 @@ def test_changing_one_python_package_reuses_the_earlier_layers(probe_root, count
 
 
 def _remove_own_image(api, spec) -> None:
-    from reprokit.build import image_tag, render_for_build
+    from reprokit.image.build import image_tag, render_for_build
 
     tag = image_tag(render_for_build(spec))
     try:

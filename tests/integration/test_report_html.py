@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from reprokit.load import Project, load_case
+from reprokit.spec.load import Project, load_case
 
 ROOT = Path(__file__).resolve().parents[2]
 CASE_ID = "SUP-4521"
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is n
 
 @pytest.fixture(scope="module")
 def result() -> dict:
-    from reprokit.reproduce import run_case
+    from reprokit.case.reproduce import run_case
 
     project = Project(ROOT)
     return run_case(load_case(CASE_ID, root=ROOT), project=project, record=False).to_dict()
@@ -34,7 +34,7 @@ def result() -> dict:
 
 @pytest.fixture(scope="module")
 def page(result, tmp_path_factory) -> Path:
-    from reprokit.report import gather, to_html
+    from reprokit.handoff.report import gather, to_html
 
     path = tmp_path_factory.mktemp("report") / f"{CASE_ID}.html"
     path.write_text(to_html(gather(load_case(CASE_ID, root=ROOT), result=result)))

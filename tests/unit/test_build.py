@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 
 from fakes import FakeEngine
-from reprokit.build import LOG_TAIL, build, find_ca_bundle, image_tag, render_for_build
+from reprokit.image.build import LOG_TAIL, build, find_ca_bundle, image_tag, render_for_build
 from reprokit.engine import BuildFailure
 from reprokit.errors import BuildError, EngineError
-from reprokit.run import start
-from reprokit.spec import EnvironmentSpec
+from reprokit.run.box import start
+from reprokit.spec.models import EnvironmentSpec
 
 
 def env(**fields) -> EnvironmentSpec:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from reprokit import bundle
+from reprokit.handoff import bundle
 from reprokit.errors import BundleError
-from reprokit.load import load_case
+from reprokit.spec.load import load_case
 
 BASE = """\
 os: debian:bookworm

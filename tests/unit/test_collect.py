@@ -8,11 +8,11 @@ from contextlib import contextmanager
 
 import pytest
 
-from reprokit.collect import (Collection, collector_script, from_image, parse_collection, reproducible_facts,
+from reprokit.collect.importer import (Collection, collector_script, from_image, parse_collection, reproducible_facts,
                               to_environment, write_environment)
 from reprokit.engine import RunResult
 from reprokit.errors import ReprokitError, SpecError
-from reprokit.load import load_environment
+from reprokit.spec.load import load_environment
 from reprokit.redact import marker
 
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from reprokit.compare import combined, facts_diff, mask, output_diff, signature_holds, spec_diff, verdict
-from reprokit.run import RunResult
-from reprokit.spec import EnvironmentSpec, Signature, Verdict
+from reprokit.case.compare import combined, facts_diff, mask, output_diff, signature_holds, spec_diff, verdict
+from reprokit.run.box import RunResult
+from reprokit.spec.models import EnvironmentSpec, Signature, Verdict
 
 
 def result(exit_code=0, stdout="", stderr="", timed_out=False, oom_killed=False):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import multiprocessing
 
-from reprokit.history import History
+from reprokit.case.history import History
 
 
 def row(case="SUP-1", role="environment", **extra):

@@ -5,7 +5,7 @@ import pytest
 
 from fakes import FakeEngine
 from reprokit.errors import ReprokitError
-from reprokit.images import Provision, bootstrap, host_mirrors
+from reprokit.image.base import Provision, bootstrap, host_mirrors
 
 
 def test_a_present_image_is_left_alone_and_a_pullable_one_is_pulled():

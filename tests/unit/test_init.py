@@ -40,7 +40,7 @@ def test_unknown_attribute_is_an_attribute_error():
 
 
 def test_reprokit_help_imports_neither_docker_nor_pydantic():
-    probe = ("import sys\nfrom reprokit.cli import app\n"
+    probe = ("import sys\nfrom reprokit.cli.main import app\n"
              "try:\n    app(['--help'])\nexcept SystemExit:\n    pass\n"
              "print('LOADED', sorted(m for m in ('docker', 'pydantic', 'testcontainers') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)

@@ -5,12 +5,12 @@ import random
 
 import pytest
 
-from reprokit._bisect import _pinned
-from reprokit._ddmin import Outcome, Trial, bisect_versions, search, split
+from reprokit.isolate.bisect import _pinned
+from reprokit.isolate.ddmin import Outcome, Trial, bisect_versions, search, split
 from reprokit.errors import IsolateError
-from reprokit.isolate import Group, atoms, environment_yaml, grouping, hybrid
-from reprokit.load import load_environment
-from reprokit.spec import EnvironmentSpec
+from reprokit.isolate.isolation import Group, atoms, environment_yaml, grouping, hybrid
+from reprokit.spec.load import load_environment
+from reprokit.spec.models import EnvironmentSpec
 
 BASELINE = EnvironmentSpec(name="baseline", os="debian:bookworm", system_packages=("sqlite3",),
                            python_packages=("jinja2==2.11.3", "markupsafe==2.0.1"), env={"MODE": "standard"},
@@ -274,7 +274,7 @@ def test_bisect_reads_the_pins_of_both_environments():
 
 
 def test_resolver_answers_that_last_are_kept_on_disk_and_passing_failures_are_asked_again(tmp_path, monkeypatch):
-    from reprokit.isolate import PipResolver
+    from reprokit.isolate.isolation import PipResolver
 
     answers = {("markupsafe==2.0.1",): ("unknown", True), ("idna==3.7",): ("unknown", False)}
     monkeypatch.setattr(PipResolver, "_ask", lambda self, version, pins: answers[pins])

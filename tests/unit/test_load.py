@@ -7,7 +7,7 @@ import pytest
 
 from fakes import write_project
 from reprokit.errors import SpecError
-from reprokit.load import MAX_VALUES, Project, load_case, load_environment
+from reprokit.spec.load import MAX_VALUES, Project, load_case, load_environment
 
 BASE = """\
 os: debian:bookworm
@@ -317,7 +317,7 @@ def test_loader_set_fields_cannot_be_written_in_a_file(tmp_path):
 
 
 def test_python_mismatch_names_the_environment_file(tmp_path):
-    from reprokit.render import render
+    from reprokit.image.render import render
 
     spec = load_environment("child", root=project(tmp_path, child="extends: base\nos: debian:bullseye\npython: '3.11'\n"))
     with pytest.raises(SpecError, match=r"^environments/child.yaml: python: '3.11' does not match debian:bullseye"):

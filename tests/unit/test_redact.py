@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from reprokit import redact as r
-from reprokit.collect import collector_script
-from reprokit.collector import collector
+from reprokit.collect.importer import collector_script
+from reprokit.collect.collector import collector
 
 PEM = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAAplanted\nmorekeybytes\n-----END OPENSSH PRIVATE KEY-----"
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.sig-nature_value"

@@ -4,10 +4,11 @@ from __future__ import annotations
 import pytest
 
 from fakes import FakeEngine
-from reprokit.build import build
+from reprokit.image.build import build
 from reprokit.errors import SpecError
-from reprokit.render import BUILD_CA, VENV, render
-from reprokit.spec import EnvironmentSpec
+from reprokit.aspects.python_packages import BUILD_CA, VENV
+from reprokit.image.render import render
+from reprokit.spec.models import EnvironmentSpec
 
 CA = b"-----BEGIN CERTIFICATE-----\nfake\n-----END CERTIFICATE-----\n"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
-from reprokit import report
-from reprokit.load import load_case
+from reprokit.handoff import report
+from reprokit.spec.load import load_case
 
 CASE = """\
 id: R-1
@@ -139,7 +139,7 @@ def test_markdown_fence_outlasts_backticks_in_the_case_files(case):
 
 
 def test_docker_recipe_has_the_rendered_dockerfile_context_files_and_steps(case):
-    from reprokit.render import render
+    from reprokit.image.render import render
 
     recipe = report.docker_recipe(case, case.environment, "environment")
     assert render(case.environment).dockerfile in recipe

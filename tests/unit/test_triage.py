@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from reprokit.load import Project, load_case
-from reprokit.spec import Status
-from reprokit.triage import knowledge_base, load_cases, match, resolution, triage, triage_project
+from reprokit.spec.load import Project, load_case
+from reprokit.spec.models import Status
+from reprokit.handoff.triage import knowledge_base, load_cases, match, resolution, triage, triage_project
 
 CASE = """\
 id: {id}

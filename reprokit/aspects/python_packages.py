@@ -1,0 +1,95 @@
+"""Python packages an environment installs (`python_packages`: pip requirement strings) in its own venv."""
+from __future__ import annotations
+
+import shlex
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
+
+from reprokit.aspects.base import Aspect, ImportContext, Layer, Merge, SpecField, mapping
+from reprokit.errors import InvalidValue, ReprokitError
+from reprokit.spec.values import pip_requirement_name, unique
+
+VENV = "/opt/reprokit/venv"
+BUILD_CA = "/tmp/reprokit-build-ca.pem"
+PACKAGE_INSTALLERS = ("pip", "uv")
+
+
+class PythonPackages(Aspect):
+    """`python_packages: ["jinja2==2.11.3"]`, installed in a venv at /opt/reprokit/venv that sees the distro's
+    site-packages and comes first on PATH, so pip works despite Debian's externally-managed marker."""
+
+    name = "python_packages"
+    fields = {"python_packages": SpecField(
+        Annotated[tuple[str, ...], AfterValidator(lambda v: unique(v, pip_requirement_name))], (),
+        merge=Merge.PACKAGES, name_of=pip_requirement_name)}
+    layer = Layer.PYTHON_PACKAGES
+    fact_script = "section pip_freeze; python3 -m pip freeze --all 2>/dev/null || python3 -m pip freeze 2>/dev/null"
+
+    def render(self, spec, options) -> str:
+        """The venv (and uv, if chosen) is its own layer, made once per base (~6 s); the install layer reruns
+        when any pin changes (~2-5 s). The host CA bundle is trusted for these steps only and removed from the
+        final filesystem."""
+        if not spec.python_packages:
+            return ""
+        installer, with_ca = options.installer, options.ca_bundle is not None
+        if installer not in PACKAGE_INSTALLERS:
+            raise InvalidValue(f"installer {installer!r} is not one of {', '.join(PACKAGE_INSTALLERS)}",
+                               hint="set REPROKIT_INSTALLER to pip or uv, or unset it")
+        requirements = " ".join(shlex.quote(p) for p in spec.python_packages)
+        trust = f"SSL_CERT_FILE={BUILD_CA} PIP_CERT={BUILD_CA} " if with_ca else ""
+        lines = [f"COPY reprokit-build-ca.pem {BUILD_CA}"] if with_ca else []
+        venv = f"RUN python3 -m venv --system-site-packages {VENV}"
+        if installer == "uv":
+            venv += f" \\\n && {trust}{VENV}/bin/pip install -q --no-cache-dir --disable-pip-version-check uv"
+            install = (f"{trust}UV_NATIVE_TLS=1 {VENV}/bin/uv pip install -q --no-cache --python {VENV}/bin/python "
+                       f"{requirements} \\\n && {VENV}/bin/pip uninstall -q -y uv")  # uv is not the customer's
+        else:
+            install = f"{trust}{VENV}/bin/pip install -q --no-cache-dir --disable-pip-version-check {requirements}"
+        lines.append(venv)
+        lines.append(f"RUN {install}" + (f" \\\n && rm -f {BUILD_CA}" if with_ca else ""))
+        lines.append(f"ENV VIRTUAL_ENV={VENV} PATH={VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        return "\n".join(lines)
+
+    def context(self, spec, options) -> dict[str, bytes]:
+        if options.ca_bundle is not None and spec.python_packages:
+            return {"reprokit-build-ca.pem": options.ca_bundle}
+        return {}
+
+    def read_facts(self, sections) -> dict[str, Any]:
+        lines = sections.get("pip_freeze", [])
+        return {"pip_freeze": dict(line.split("==", 1) for line in lines if "==" in line)}
+
+    def from_collection(self, context: ImportContext) -> dict[str, Any]:
+        """The customer's pip freeze; with ``options['only']``, just that package and its dependency closure."""
+        facts, lost, only = context.facts, context.lost, context.options.get("only")
+        python = mapping(facts.get("python"))
+        freeze = python.get("pip_freeze") or facts.get("pip_freeze") or []
+        pins: dict[str, str] = {}
+        for line in freeze:
+            line = str(line)
+            if line.startswith(("-e ", "-r ", "-c ")) or "file://" in line:
+                lost.append(f"python package {line!r}: a local path or editable install; copy it into the case")
+                continue
+            try:
+                pins[pip_requirement_name(line)] = line
+            except ValueError as error:
+                lost.append(f"python package line {line!r}: {error}")
+        if not only:
+            return {"python_packages": list(pins.values())}
+        wanted = pip_requirement_name(only)
+        requires = {k: v.get("requires", []) for k, v in mapping(python.get("distributions")).items()
+                    if isinstance(v, dict)}
+        if wanted not in pins:
+            raise ReprokitError(f"--only {only}: the collection's pip freeze has no {wanted!r}",
+                                hint=f"packages: {', '.join(sorted(pins)) or 'none'}")
+        if not requires:
+            raise ReprokitError(f"--only {only}: the collection has no dependency data (made from a pip freeze or by "
+                                "the sh collector)", hint="collect with the Python collector, or drop --only")
+        closure, todo = set(), [wanted]
+        while todo:
+            package = todo.pop()
+            if package not in closure:
+                closure.add(package)
+                todo += requires.get(package, [])
+        return {"python_packages": [pins[p] for p in sorted(closure) if p in pins]}

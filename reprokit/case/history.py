@@ -1,0 +1,79 @@
+"""Every run, recorded: an embedded SQLite database under .reprokit/ (or $REPROKIT_HISTORY)."""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from contextlib import closing
+from datetime import datetime, timezone
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL DEFAULT 'case',
+    case_id TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    role TEXT NOT NULL,
+    spec_hash TEXT,
+    image_id TEXT,
+    verdict TEXT NOT NULL,
+    matched INTEGER,
+    started_at TEXT NOT NULL,
+    duration_s REAL,
+    evidence TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_case ON runs(case_id, started_at);
+"""
+
+
+def default_path(project_root: Path) -> Path:
+    return Path(os.environ.get("REPROKIT_HISTORY") or project_root / ".reprokit" / "history.sqlite")
+
+
+class History:
+    """Append-only run records; safe for several processes writing at once (WAL, busy timeout)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(self._connect()) as db, db:
+            db.executescript(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA busy_timeout=60000")
+        return db
+
+    def record(self, rows: list[dict]) -> None:
+        """Write the records of one run in a single transaction; secret-looking values in the evidence are
+        redacted first (outputs and env vars may carry them, and history outlives the run)."""
+        from reprokit.redact import redact
+
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with closing(self._connect()) as db:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany(
+                "INSERT INTO runs (kind, case_id, environment, role, spec_hash, image_id, verdict, matched,"
+                " started_at, duration_s, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(r.get("kind", "case"), r["case"], r["environment"], r["role"], r.get("spec_hash"), r.get("image_id"),
+                  r["verdict"], None if r.get("matched") is None else int(r["matched"]), r.get("started_at", now),
+                  r.get("duration_s"), json.dumps(redact(r.get("evidence", {}))[0], default=str)) for r in rows])
+            db.execute("COMMIT")
+
+    def records(self, case_id: str | None = None, *, limit: int | None = None) -> list[dict]:
+        query = "SELECT * FROM runs" + (" WHERE case_id = ?" if case_id else "") + " ORDER BY id DESC"
+        if limit:
+            query += f" LIMIT {int(limit)}"
+        with closing(self._connect()) as db:
+            db.row_factory = sqlite3.Row
+            rows = db.execute(query, (case_id,) if case_id else ()).fetchall()
+        result = []
+        for row in rows:
+            item = dict(row)
+            item["case"] = item.pop("case_id")
+            item["matched"] = None if item["matched"] is None else bool(item["matched"])
+            item["evidence"] = json.loads(item["evidence"])
+            result.append(item)
+        return result

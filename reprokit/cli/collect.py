@@ -1,0 +1,93 @@
+"""CLI commands for the collect stage (registered on the main app by cli.py)."""
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+from reprokit._console import ProjectOption
+
+OnlyOption = typer.Option(None, "--only", help="Pin only this python package and its dependency closure.")
+SystemOption = typer.Option(None, "--system-packages", help="Pin Debian packages matching this glob (repeatable; "
+                            "default: those added to the base system).")
+OsOption = typer.Option(None, "--os", help="Base image, when the input cannot say (pip freeze, foreign distro).")
+AllowOption = typer.Option(None, "--allow", help="Keep the value of this env var or config key (repeatable).")
+ForceOption = typer.Option(False, "--force", help="Replace an existing environments/NAME.yaml.")
+
+
+def register(app: typer.Typer, env_app: typer.Typer) -> None:
+    """Add this stage's commands to the main app (and to `reprokit env` where they belong)."""
+    app.command("collect")(collect)
+    env_app.command("import")(env_import)
+    env_app.command("from-image")(env_from_image)
+
+
+def collect(script: str = typer.Option(..., "--script", help="Write the collector here ('-' for stdout)."),
+            sh: bool = typer.Option(False, "--sh", help="The POSIX sh fallback, for hosts without Python.")):
+    """Write the one-file collector a customer runs; it prints their environment as JSON, secrets redacted."""
+    import sys
+    from pathlib import Path
+
+    from reprokit._console import err
+    from reprokit.collect.importer import collector_script
+
+    text = collector_script(sh=sh)
+    if script == "-":
+        sys.stdout.write(text)
+        return
+    path = Path(script)
+    try:
+        path.write_text(text, encoding="utf-8")
+        path.chmod(0o755)
+    except OSError as error:
+        from reprokit.errors import ReprokitError
+
+        raise ReprokitError(f"cannot write {script}: {error.strerror}", hint="choose a writable path") from None
+    run = "sh" if sh else "python3"
+    err.print(f"wrote {script}. Ask the customer to run, where the bug happens:\n"
+              f"  {run} {path.name} [--file /etc/app/app.ini]... [--venv DIR] > collection.json\n"
+              f"then: reprokit env import collection.json --name NAME", markup=False)
+
+
+def env_import(file: str = typer.Argument(..., help="A collection, a pip freeze / requirements file, or dpkg -l output."),
+               name: str = typer.Option(..., "--name", help="Write environments/NAME.yaml."),
+               only: Optional[str] = OnlyOption, system_packages: Optional[List[str]] = SystemOption,
+               os: Optional[str] = OsOption, allow: Optional[List[str]] = AllowOption, force: bool = ForceOption,
+               project: Optional[str] = ProjectOption):
+    """Turn what a customer sent into environments/NAME.yaml (secrets redacted again on the way in)."""
+    from reprokit.collect.importer import read_collection
+
+    collection = read_collection(file, allow=allow or ())
+    _write(collection, name=name, only=only, system_packages=system_packages, os=os, force=force, project=project)
+
+
+def env_from_image(image: str = typer.Argument(..., help="An image the customer provided (present or pullable)."),
+                   name: str = typer.Option(..., "--name", help="Write environments/NAME.yaml."),
+                   file: Optional[List[str]] = typer.Option(None, "--file", help="A config file to read from the image."),
+                   only: Optional[str] = OnlyOption, system_packages: Optional[List[str]] = SystemOption,
+                   allow: Optional[List[str]] = AllowOption, force: bool = ForceOption,
+                   project: Optional[str] = ProjectOption):
+    """Read the same facts from a container of IMAGE and write environments/NAME.yaml."""
+    from reprokit._console import progress
+    from reprokit.collect.importer import from_image
+
+    with progress(f"collecting from {image}"):
+        collection = from_image(image, files=file or (), allow=allow or ())
+    _write(collection, name=name, only=only, system_packages=system_packages, os=None, force=force, project=project)
+
+
+def _write(collection, *, name, only, system_packages, os, force, project) -> None:
+    from reprokit._console import out
+    from reprokit.collect.importer import to_environment, write_environment
+    from reprokit.spec.load import Project
+
+    imported = to_environment(collection, name=name, only=only, system_packages=system_packages or None, os=os)
+    where = Project.at(project)
+    path = write_environment(imported, name=name, root=where.root, force=force)
+    out.print(f"wrote {where.show(path)}: {imported.data['os']}, {len(imported.data.get('python_packages', []))} "
+              f"python and {len(imported.data.get('system_packages', []))} system packages pinned")
+    out.print(f"redaction: {imported.redactions.describe()}", markup=False)
+    for place in imported.placeholders:
+        out.print(f"  placeholder to fill: {place}", markup=False)
+    for fact in imported.unreproducible:
+        out.print(f"  not reproduced: {fact}", markup=False)

@@ -1,0 +1,138 @@
+"""CLI commands for the handoff stage: `reprokit report|bundle|triage|kb` (registered on the main app by cli.py)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from reprokit._console import ProjectOption, err, out
+
+
+
+def register(app: typer.Typer, env_app: typer.Typer) -> None:
+    """Add this stage's commands to the main app (and to `reprokit env` where they belong)."""
+    app.command("report")(report)
+    app.command("bundle")(bundle)
+    app.command("triage")(triage)
+    app.command("kb")(kb)
+
+
+def report(case_id: str,
+           fmt: str = typer.Option("md", "--format", "-f", help="md (GitHub, Jira) | html (one file) | json"),
+           output: Optional[Path] = typer.Option(None, "--output", "-o", help="write here instead of stdout"),
+           result: Optional[Path] = typer.Option(None, "--result", help="a `reprokit case run ID --json` file to "
+                                                 "report on (default: the newest run in history)"),
+           run: bool = typer.Option(False, "--run", help="run the case now and report on that run"),
+           project: Optional[str] = ProjectOption):
+    """Write a case's report for a bug tracker: verdict, environments side by side, steps, diffs, history."""
+    from reprokit.errors import ReprokitError
+    from reprokit.case.history import History, default_path
+    from reprokit.spec.load import Project, load_case
+    from reprokit.handoff.report import FORMATS, gather, render_report
+
+    if fmt not in FORMATS:
+        raise ReprokitError(f"--format {fmt!r} is not a report format", hint=f"choose one of: {', '.join(FORMATS)}")
+    where = Project.at(project)
+    case = load_case(case_id, root=where.root)
+    data = None
+    if run:
+        data = _run(case, where).to_dict()
+    elif result:
+        data = _read_json(result)
+    records = History(default_path(where.root)).records(case.id)
+    _write(render_report(gather(case, result=data, records=records), fmt), output)
+
+
+def bundle(case_id: str,
+           output: Optional[Path] = typer.Option(None, "--output", "-o", help="default: ./<ID>.tar.gz"),
+           project: Optional[str] = ProjectOption):
+    """Write a self-contained case bundle (case, resolved environments, files, manifest) to attach to a ticket."""
+    from reprokit.handoff.bundle import write_bundle
+    from reprokit.case.history import History, default_path
+    from reprokit.spec.load import Project, load_case
+    from reprokit.handoff.report import latest_result
+
+    where = Project.at(project)
+    case = load_case(case_id, root=where.root)
+    last = latest_result(case, History(default_path(where.root)).records(case.id))
+    images = {role: run.get("image") or {} for role, run in (last or {}).get("runs", {}).items()}
+    path = write_bundle(case, output or Path(f"{case.id}.tar.gz"), images=images,
+                        verdict=(last or {}).get("verdict"))
+    out.print(f"wrote {path} ({path.stat().st_size} bytes); replay it with: reprokit replay {path}", soft_wrap=True)
+
+
+def triage(logfile: str = typer.Argument("-", help="the customer's log; '-' reads standard input"),
+           as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+           limit: int = typer.Option(5, help="show the best N matches"),
+           project: Optional[str] = ProjectOption):
+    """Match a customer's log against every case's signatures; ranked matches with their resolution.
+
+    Exit codes: 0 at least one case matches, 1 none does, 2 a mistake in the input."""
+    from rich.markup import escape
+
+    from reprokit.spec.load import Project
+    from reprokit.handoff.triage import read_log, triage_project
+
+    found = triage_project(read_log(logfile), Project.at(project))
+    for case_id, problem in found.unreadable.items():
+        err.print(f"[yellow]skipped {escape(case_id)}:[/yellow] {escape(problem)}")
+    if as_json:
+        sys.stdout.write(json.dumps(found.to_dict(), indent=2) + "\n")
+    elif not found.matches:
+        out.print("no known case matches this log; escalate it (reprokit case new ID)")
+    for rank, match in enumerate(found.matches[:limit] if not as_json else [], 1):
+        out.print(f"[bold]{rank}. {escape(match.case.id)}[/bold] ({match.case.status.value}, "
+                  f"{len(match.hits)}/{len(match.hits) + len(match.missed)} signatures): {escape(match.case.title)}", soft_wrap=True)
+        for hit in match.hits:
+            for number, text in hit.lines:
+                out.print(f"   line {number}: [dim]{escape(text.strip())}[/dim]", soft_wrap=True)
+        for line in match.resolution.splitlines():
+            out.print(f"   {escape(line)}", soft_wrap=True)
+    raise typer.Exit(0 if found.matches else 1)
+
+
+def kb(output: Optional[Path] = typer.Option(None, "--output", "-o", help="write here instead of stdout"),
+       project: Optional[str] = ProjectOption):
+    """Render every known-error case as a Markdown manual for first-line support."""
+    from rich.markup import escape
+
+    from reprokit.spec.load import Project
+    from reprokit.handoff.triage import knowledge_base, load_cases
+
+    cases, unreadable = load_cases(Project.at(project))
+    for case_id, problem in unreadable.items():
+        err.print(f"[yellow]skipped {escape(case_id)}:[/yellow] {escape(problem)}")
+    _write(knowledge_base(cases), output)
+
+
+def _run(case, where):
+    from reprokit._console import progress
+    from reprokit.case.reproduce import run_case
+
+    with progress(f"running {case.id}") as on_line:
+        return run_case(case, project=where, on_line=on_line)
+
+
+def _read_json(path: Path) -> dict:
+    from reprokit.errors import ReprokitError
+
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ReprokitError(f"{path}: not a readable JSON result ({error})",
+                            hint="write one with: reprokit case run ID --json > result.json") from None
+    if not isinstance(data, dict) or "verdict" not in data or "runs" not in data:
+        raise ReprokitError(f"{path}: not the output of `reprokit case run ID --json` (no verdict/runs)")
+    return data
+
+
+def _write(text: str, output: Optional[Path]) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    err.print(f"wrote {output}")

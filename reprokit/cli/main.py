@@ -1,0 +1,219 @@
+"""The `reprokit` command line: typer commands that call the library and print with rich."""
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from typing import List, Optional
+
+import typer
+
+from reprokit import __version__
+from reprokit._console import ProjectOption, err, out, progress
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Reproduce customers' bugs in containers that match their environment.")
+env_app = typer.Typer(no_args_is_help=True, help="Environments: declared machines under environments/.")
+images_app = typer.Typer(no_args_is_help=True, help="Base images, made without a registry when needed.")
+app.add_typer(env_app, name="env")
+app.add_typer(images_app, name="images")
+
+
+def _project(root):
+    from reprokit.spec.load import Project
+
+    return Project.at(root)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                       help="Print the version and exit.")):
+    """Reproduce customers' bugs in containers that match their environment."""
+
+
+# -- env ------------------------------------------------------------------------------------------------------
+
+
+@env_app.command("list")
+def env_list(project: Optional[str] = ProjectOption):
+    """List the environments and what they declare."""
+    from rich.table import Table
+
+    from reprokit.spec.load import load_environment
+
+    where = _project(project)
+    table = Table("name", "os", "python", "packages", "description")
+    for name in where.environment_names():
+        spec = load_environment(name, root=where.root)
+        table.add_row(name, spec.os, spec.python, str(len(spec.system_packages) + len(spec.python_packages)),
+                      spec.description)
+    out.print(table)
+
+
+@env_app.command("show")
+def env_show(name: str, as_json: bool = typer.Option(False, "--json"), project: Optional[str] = ProjectOption):
+    """Show an environment with `extends` applied and every default (limits included) filled in."""
+    from reprokit.image.build import image_tag, render_for_build
+    from reprokit.spec.load import load_environment
+
+    spec = load_environment(name, root=_project(project).root)
+    data = {**spec.model_dump(mode="json"), "image": image_tag(render_for_build(spec))}
+    if as_json:
+        out.print_json(json.dumps(data))
+    else:
+        _print_yaml(data)
+
+
+@env_app.command("render")
+def env_render(name: str, project: Optional[str] = ProjectOption):
+    """Print the Dockerfile an environment builds from (a dry run: nothing is built)."""
+    from reprokit.image.build import render_for_build
+    from reprokit.spec.load import load_environment
+
+    sys.stdout.write(render_for_build(load_environment(name, root=_project(project).root)).dockerfile)
+
+
+@env_app.command("build")
+def env_build(name: str, project: Optional[str] = ProjectOption):
+    """Build an environment's image (nothing happens if an identical one exists)."""
+    from reprokit.spec.load import load_environment
+
+    spec = load_environment(name, root=_project(project).root)
+    image = _build(spec)
+    state = f"built in {image.duration_s}s, {image.cached_steps}/{image.total_steps} steps cached" if image.built \
+        else "up to date"
+    out.print(f"{name}: {image.tag} ({image.id[7:19]}) {state}")
+
+
+def _build(spec):
+    from reprokit.image.build import build
+
+    with progress(f"building {spec.name}") as on_line:
+        return build(spec, on_line=on_line)
+
+
+@env_app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def env_run(name: str, command: List[str] = typer.Argument(..., help="the command, after --"),
+            timeout: float = typer.Option(300, help="seconds before the command is killed"),
+            project: Optional[str] = ProjectOption):
+    """Run one command in a fresh container of an environment; exits with the command's exit code."""
+    from reprokit.spec.load import load_environment
+
+    spec = load_environment(name, root=_project(project).root)
+    with spec.start(image=_build(spec)) as box:
+        result = box.run(shlex.join(command) if len(command) > 1 else command[0], timeout=timeout)
+    sys.stdout.write(result.stdout)
+    sys.stderr.write(result.stderr)
+    if result.timed_out:
+        err.print(f"[red]timed out after {timeout:g}s[/red]")
+    if result.oom_killed:
+        err.print(f"[red]killed by the OOM killer (memory limit {spec.limits.memory})[/red]")
+    raise typer.Exit(result.exit_code)
+
+
+@env_app.command("shell")
+def env_shell(name: str, project: Optional[str] = ProjectOption):
+    """Open an interactive shell in a fresh container of an environment (removed on exit)."""
+    from reprokit.spec.load import load_environment
+
+    spec = load_environment(name, root=_project(project).root)
+    with spec.start(image=_build(spec)) as box:
+        from reprokit.engine.docker import interactive_shell
+
+        code = interactive_shell(box.id, workdir=spec.workdir)
+    raise typer.Exit(code)
+
+
+# -- images, gc, schema, doctor -----------------------------------------------------------------------------------
+
+
+@images_app.command("bootstrap")
+def images_bootstrap(references: List[str] = typer.Argument(None, help="default: debian:bullseye bookworm trixie"),
+                     force: bool = typer.Option(False, help="rebuild even if the image is present")):
+    """Make debian:<suite> base images with debootstrap from the host's Debian mirror (when not pullable)."""
+    from reprokit.image.base import SUITES, bootstrap
+
+    for reference in references or [f"debian:{s}" for s in SUITES]:
+        with progress(f"bootstrapping {reference}") as on_line:
+            done = bootstrap(reference, on_line=on_line, force=force)
+        out.print(f"{reference}: {done.value} ({done.describe()})")
+
+
+@app.command()
+def gc(dry_run: bool = typer.Option(False, "--dry-run", help="list what would be removed")):
+    """Remove reprokit containers, networks and volumes whose owner process is gone (never a live one's)."""
+    from reprokit.engine import get_engine
+
+    engine = get_engine()
+    found = engine.leftovers()
+    for kind, resource_id, labels in found:
+        if not dry_run:
+            engine.remove(kind, resource_id)
+        out.print(f"{'would remove' if dry_run else 'removed'} {kind} {resource_id[:12]} "
+                  f"(session {labels.get('reprokit.session')}, pid {labels.get('reprokit.owner-pid')})")
+    out.print(f"{len(found)} leftover resource(s)")
+
+
+@app.command()
+def schema(kind: str = typer.Argument("all", help="environment | case | all")):
+    """Print the JSON Schema of environment and case files, for editors to validate them."""
+    from reprokit.spec.schema import file_schemas
+
+    schemas = file_schemas()
+    if kind not in (*schemas, "all"):
+        from reprokit.errors import ReprokitError
+
+        raise ReprokitError(f"unknown schema {kind!r}", hint=f"choose one of: {', '.join(schemas)}, all")
+    sys.stdout.write(json.dumps(schemas if kind == "all" else schemas[kind], indent=2) + "\n")
+
+
+@app.command()
+def doctor():
+    """Check every prerequisite (engine, debootstrap, base images, CA bundle) and say how to fix each problem."""
+    from reprokit.doctor import checks
+
+    problems = 0
+    for name, ok, detail, fix in checks():
+        problems += not ok
+        mark = "[green]ok[/green]  " if ok else "[red]FAIL[/red]"
+        out.print(f"{mark} {name}: {detail}" + ("" if ok else f"\n      fix: {fix}"))
+    raise typer.Exit(1 if problems else 0)
+
+
+def _register_stages() -> None:
+    """Each stage module adds its own commands; they import their heavy dependencies lazily."""
+    import importlib
+
+    for stage in ("case", "collect", "isolate", "handoff"):
+        importlib.import_module(f"reprokit.cli.{stage}").register(app, env_app)
+
+
+_register_stages()
+
+
+def _print_yaml(data) -> None:
+    from reprokit.spec.load import dump_yaml
+
+    sys.stdout.write(dump_yaml(data))
+
+
+def main() -> None:
+    """Entry point: user mistakes print a message and exit 2, never a traceback."""
+    from reprokit.errors import ReprokitError
+
+    try:
+        app()
+    except ReprokitError as error:
+        from rich.markup import escape
+
+        err.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

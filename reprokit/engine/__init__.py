@@ -1,0 +1,26 @@
+"""The engine layer: the small interface reprokit runs containers through, and the process-wide choice of
+backend. Only `engine/docker.py` imports docker or testcontainers; everything above sees `protocol`."""
+from __future__ import annotations
+
+from reprokit.engine.protocol import (KILL_GRACE_S, LABELS, SESSION, BatchOutcome, BuildFailure, BuildOutcome,
+                                      Container, ContainerConfig, Engine, RunResult, owner_alive, timed_out)
+
+__all__ = ["KILL_GRACE_S", "LABELS", "SESSION", "BatchOutcome", "BuildFailure", "BuildOutcome", "Container",
+           "ContainerConfig", "Engine", "RunResult", "get_engine", "owner_alive", "set_engine", "timed_out"]
+
+_engine: Engine | None = None
+
+
+def get_engine() -> Engine:
+    """The process-wide engine: Docker unless a test installed another with ``set_engine``."""
+    global _engine
+    if _engine is None:
+        from reprokit.engine.docker import DockerEngine
+
+        _engine = DockerEngine()
+    return _engine
+
+
+def set_engine(engine: Engine | None) -> None:
+    global _engine
+    _engine = engine

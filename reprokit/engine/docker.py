@@ -1,0 +1,365 @@
+"""The only module that talks to Docker: docker SDK for images and exec, testcontainers for container lifecycle."""
+from __future__ import annotations
+
+import atexit
+import io
+import os
+import signal
+import tarfile
+import threading
+import time
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+# testcontainers' reaper (Ryuk) is an image that cannot be pulled where no registry answers; reprokit
+# removes what it created by its own labels instead (`_cleanup_session` below, and `reprokit gc`).
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+
+import docker  # noqa: E402
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound  # noqa: E402
+from requests.exceptions import ConnectionError, RequestException  # noqa: E402
+from testcontainers.core.container import DockerContainer  # noqa: E402
+
+from reprokit.engine.protocol import (KILL_GRACE_S, LABELS, SESSION, BatchOutcome, BuildFailure, BuildOutcome,  # noqa: E402
+                     ContainerConfig, RunResult, owner_alive, timed_out)
+from reprokit.errors import EngineError, RunError  # noqa: E402
+
+_live: set[str] = set()
+_creating = 0
+_live_lock = threading.Lock()
+
+
+class DockerEngine:
+    """Images, builds and containers on the local Docker engine."""
+
+    def __init__(self) -> None:
+        try:
+            # No read timeout: builds and steps may be silent for long; steps are bounded in the container.
+            self.client = docker.from_env(timeout=None)
+            self.client.ping()
+        except DockerException as error:
+            where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+            raise EngineError(f"no Docker engine answers at {where}: {error}",
+                              hint="start one (as root: bash .ci/setup.sh, or 'dockerd &'); "
+                                   "'reprokit doctor' checks every prerequisite") from None
+        self.api = self.client.api
+
+    # -- images -------------------------------------------------------------------------------------------
+
+    def image_id(self, reference: str) -> str | None:
+        try:
+            return self.api.inspect_image(reference)["Id"]
+        except (ImageNotFound, NotFound):
+            return None
+
+    def version(self) -> str:
+        return self.api.version().get("Version", "?")
+
+    def pull(self, reference: str) -> bool:
+        try:
+            self.client.images.pull(reference)
+            return True
+        except (APIError, DockerException):
+            return False
+
+    def import_rootfs(self, tarball: str, reference: str) -> str:
+        repository, _, tag = reference.partition(":")
+        self.api.import_image(src=tarball, repository=repository, tag=tag or "latest")
+        image = self.image_id(reference)
+        if image is None:
+            raise EngineError(f"importing {tarball} as {reference} left no image")
+        return image
+
+    def build(self, dockerfile: str, context: dict[str, bytes], *, tag: str, labels: dict[str, str],
+              on_line: Callable[[str], None]) -> BuildOutcome:
+        archive = _tar({"Dockerfile": dockerfile.encode(), **context})
+        step, log, cached, total = "(before the first step)", [], 0, 0
+        try:
+            for chunk in self.api.build(fileobj=archive, custom_context=True, tag=tag, labels=labels, rm=True,
+                                        forcerm=True, decode=True, pull=False):
+                for line in chunk.get("stream", "").splitlines():
+                    if line.startswith("Step "):
+                        step, total = line, total + 1
+                    cached += "Using cache" in line
+                    log.append(line)
+                    on_line(line)
+                if "error" in chunk:
+                    raise BuildFailure(step, log, chunk["error"].strip())
+        except APIError as error:
+            raise BuildFailure(step, log, str(error.explanation or error)) from None
+        image = self.image_id(tag)
+        if image is None:
+            raise BuildFailure(step, log, f"the build ended without an image tagged {tag}")
+        return BuildOutcome(image, cached, total, log)
+
+    # -- containers ---------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _container(self, image: str, config: ContainerConfig, *, command: list[str],
+                   archive: tuple[dict[str, bytes], str | None] | None = None) -> Iterator:
+        """A started container (docker SDK object), removed when the block ends however it ends; ``archive``
+        (files by path relative to /, and their owner) is copied in between create and start."""
+        _install_cleanup()
+        # Safe defaults: never privileged, no added capabilities, no host mounts; `init` reaps zombies of steps.
+        container = _Container(image, command=command, env=dict(config.env), labels={**LABELS, **config.labels},
+                               network_mode=config.network, init=True, privileged=False,
+                               transferables=_transfers(archive, config), **_host_settings(config))
+        # The customer's tmpfs mounts; exec, as on a host (Docker's default is noexec).
+        container.tmpfs = {path: f"size={size},exec" for path, size in config.tmpfs.items()}
+        global _creating
+        with _live_lock:
+            _creating += 1  # until it is in _live, a signal's cleanup must still look for it
+        wrapped = None
+        try:
+            with container:  # testcontainers removes the container even when starting it fails
+                wrapped = container.get_wrapped_container()
+                with _live_lock:
+                    _live.add(wrapped.id)
+                    _creating -= 1
+                try:
+                    yield wrapped
+                finally:
+                    with _live_lock:
+                        _live.discard(wrapped.id)
+        except (APIError, DockerException) as error:
+            if wrapped is not None:
+                raise RunError(f"the engine failed while using container {wrapped.id[:12]} of {image}: {error}",
+                               hint="'reprokit doctor' checks the engine") from None
+            raise RunError(f"could not start a container of {image}: {error}",
+                           hint="check the image exists ('docker image ls') and the engine ('reprokit doctor')") from None
+        finally:
+            if wrapped is None:
+                with _live_lock:
+                    _creating -= 1
+
+    @contextmanager
+    def start(self, image: str, config: ContainerConfig) -> Iterator[DockerBox]:
+        with self._container(image, config, command=["sleep", "infinity"]) as container:
+            yield DockerBox(container.id, self)
+
+    def run_batch(self, image: str, config: ContainerConfig, *, files: dict[str, bytes], command: list[str],
+                  collect: str, timeout: float, owner: str | None = None) -> BatchOutcome:
+        """Run ``command`` as the container's own process (files copied in before it starts), wait for it,
+        and return the files it left under ``collect``: a case's steps without an exec per step."""
+        since = time.time()
+        with self._container(image, config, command=command, archive=(files, owner)) as box:
+            killed = False
+            try:
+                code = box.wait(timeout=timeout)["StatusCode"]
+            except (ConnectionError, RequestException):  # the host-side guard: kill what outlived its timeouts
+                self._kill(box.id)
+                code, killed = box.wait(timeout=60)["StatusCode"], True
+            try:
+                stream, _ = box.get_archive(collect)
+                collected = _untar(b"".join(stream))
+            except NotFound:
+                collected = {}
+            # The OOM killer's SIGKILL shows as 137: only then is the event log worth asking.
+            oom = code == 137 and _oom_since(self.client, box.id, since)
+            return BatchOutcome(code, collected, oom_killed=oom, killed=killed)
+
+    def _kill(self, container_id: str) -> None:
+        try:
+            self.api.kill(container_id)
+        except DockerException:
+            pass
+
+    # -- garbage ------------------------------------------------------------------------------------------
+
+    def abort(self) -> None:
+        _cleanup_session()
+
+    def leftovers(self, *, include_live: bool = False) -> list[tuple[str, str, dict[str, str]]]:
+        """Every reprokit-labelled container, network and volume whose owner process is gone."""
+        found = []
+        selector = {"label": "reprokit.session"}
+        for container in self.api.containers(all=True, filters=selector):
+            found.append(("container", container["Id"], container.get("Labels") or {}))
+        for network in self.api.networks(filters=selector):
+            found.append(("network", network["Id"], network.get("Labels") or {}))
+        for volume in (self.api.volumes(filters=selector) or {}).get("Volumes") or []:
+            found.append(("volume", volume["Name"], volume.get("Labels") or {}))
+        return [f for f in found if include_live or not owner_alive(f[2])]
+
+    def remove(self, kind: str, resource_id: str) -> None:
+        try:
+            if kind == "container":
+                self.api.remove_container(resource_id, force=True, v=True)
+            elif kind == "network":
+                self.api.remove_network(resource_id)
+            else:
+                self.api.remove_volume(resource_id, force=True)
+        except NotFound:
+            pass
+
+
+class DockerBox:
+    """A running container: commands run through `docker exec`, bounded by `timeout` inside it."""
+
+    def __init__(self, container_id: str, engine: DockerEngine):
+        self.id = container_id
+        self._engine = engine
+
+    def exec(self, command: str, *, timeout: float, user: str | None = None, workdir: str | None = None,
+             env: dict[str, str] | None = None) -> RunResult:
+        wrapped = ["timeout", "-k", str(KILL_GRACE_S), f"{timeout:g}", "sh", "-c", command]
+        since = time.time()
+        started = time.monotonic()
+        # If even SIGKILL inside the container does not end the step, kill the container from outside.
+        guard = threading.Timer(timeout + KILL_GRACE_S + 30, self._engine._kill, args=(self.id,))
+        guard.daemon = True
+        guard.start()
+        try:
+            api = self._engine.api
+            exec_id = api.exec_create(self.id, wrapped, user=user or "", workdir=workdir, environment=env or None)["Id"]
+            stdout, stderr = api.exec_start(exec_id, demux=True)
+            code = api.exec_inspect(exec_id)["ExitCode"]
+        except (APIError, DockerException) as error:
+            raise RunError(f"could not run {command!r} in container {self.id[:12]}: {error}") from None
+        finally:
+            guard.cancel()
+        code = -1 if code is None else code
+        duration = round(time.monotonic() - started, 3)
+        return RunResult(command, code, _text(stdout), _text(stderr), duration, timed_out(code, duration, timeout),
+                         oom_killed=code == 137 and _oom_since(self._engine.client, self.id, since))
+
+    def put_files(self, folder: str, files: dict[str, bytes], *, owner: str | None = None) -> None:
+        try:
+            self._engine.api.put_archive(self.id, folder, _tar(files, owner=owner).getvalue())
+        except (APIError, DockerException) as error:
+            raise RunError(f"could not copy files into {folder} of container {self.id[:12]}: {error}") from None
+
+
+def _oom_since(client, container_id: str, since: float) -> bool:
+    """Did the kernel's OOM killer act in this container since ``since``? (Docker's 'oom' event covers
+    exec'd processes too; the container's State.OOMKilled only covers its main process.)"""
+    events = client.events(since=f"{since:.9f}", until=f"{time.time():.9f}", decode=True,
+                           filters={"container": container_id, "event": "oom"})
+    return any(True for _ in events)
+
+
+class _Container(DockerContainer):
+    """testcontainers' container whose transferable is one ready-made tar, unpacked as is (owners and modes
+    kept) between create and start."""
+
+    def _transfer_into_container(self, archive: bytes, destination: str, mode: int = 0) -> None:
+        self._container.put_archive(path=destination, data=archive)
+
+
+
+def _host_settings(config: ContainerConfig) -> dict:
+    """docker-py's create/host-config arguments for a ContainerConfig (beyond image, command, env, labels)."""
+    settings: dict = {}
+    if config.memory:
+        settings.update(mem_limit=config.memory, memswap_limit=config.memory)  # no swap: OOM shows as OOM
+    if config.cpus:
+        settings["nano_cpus"] = int(config.cpus * 1e9)
+    if config.pids:
+        settings["pids_limit"] = config.pids
+    if config.nofile:
+        settings["ulimits"] = [docker.types.Ulimit(name="nofile", soft=config.nofile, hard=config.nofile)]
+    if config.shm:
+        settings["shm_size"] = config.shm
+    if config.read_only:
+        settings["read_only"] = True
+        # Anonymous volumes (removed with the container): the one place a read-only root lets files be copied
+        # in before the start, and where the steps write.
+        settings["mounts"] = [docker.types.Mount(target=path, source=None, type="volume") for path in config.writable]
+    if config.hostname:
+        settings["hostname"] = config.hostname
+    if config.hosts:
+        settings["extra_hosts"] = dict(config.hosts)
+    if config.platform:
+        settings["platform"] = config.platform
+    return settings
+
+
+def _transfers(archive: dict[str, bytes] | None, config: ContainerConfig) -> list[tuple[bytes, str]] | None:
+    """Tars to unpack between create and start: one at / normally; on a read-only root, one per writable
+    folder (Docker copies into volumes only), and a file outside every writable folder is refused."""
+    if not archive:
+        return None
+    files, owner = archive
+    if not config.read_only:
+        return [(_tar(files, owner=owner).getvalue(), "/")]
+    roots = sorted(config.writable, key=len, reverse=True)
+    parts: dict[str, dict[str, bytes]] = {root: {} for root in roots}
+    for name, data in files.items():
+        path = "/" + name
+        root = next((r for r in roots if path == r or path.startswith(r.rstrip("/") + "/")), None)
+        if root is None:
+            raise RunError(f"cannot copy {path} into a container with a read-only root: it is outside the "
+                           f"writable folders {', '.join(roots)}", hint="declare the file in the environment's "
+                           "`files` (baked into the image) or put it in the workdir")
+        relative = path[len(root.rstrip("/")) + 1:]
+        if relative:
+            parts[root][relative + ("/" if name.endswith("/") else "")] = data
+    return [(_tar(part, owner=owner).getvalue(), root) for root, part in parts.items() if part]
+
+
+def _tar(files: dict[str, bytes], *, owner: str | None = None) -> io.BytesIO:
+    """A tar of ``files`` (a name ending in / is a folder), owned by a numeric ``uid[:gid]`` owner; a named
+    user's id is unknown before the container runs, so their files are made writable by all instead."""
+    uid, _, gid = (owner or "0").partition(":")
+    numeric = uid.isdigit() and (not gid or gid.isdigit())
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name.rstrip("/"))
+            if name.endswith("/"):
+                info.type, info.mode = tarfile.DIRTYPE, 0o1777
+            else:
+                info.size, info.mode = len(data), 0o644 if numeric else 0o666
+            info.uid, info.gid = (int(uid), int(gid or uid)) if numeric else (0, 0)
+            archive.addfile(info, io.BytesIO(data) if not name.endswith("/") else None)
+    buffer.seek(0)
+    return buffer
+
+
+def _untar(data: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        return {member.name: archive.extractfile(member).read() for member in archive if member.isfile()}
+
+
+def _text(data: bytes | None) -> str:
+    return (data or b"").decode("utf-8", errors="replace")
+
+
+def _cleanup_session() -> None:
+    """Remove every container this process started and has not removed yet."""
+    if not _live and not _creating:
+        return  # every container went through its context manager, which removed it
+    try:
+        api = docker.from_env(timeout=30).api
+        for container in api.containers(all=True, filters={"label": f"reprokit.session={SESSION}"}):
+            api.remove_container(container["Id"], force=True, v=True)
+    except DockerException:
+        pass
+
+
+_installed = False
+
+
+def _install_cleanup() -> None:
+    """On exit and on SIGTERM, remove what this process started (SIGINT unwinds the context managers)."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    atexit.register(_cleanup_session)
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        def on_term(signum, frame):
+            _cleanup_session()
+            raise SystemExit(128 + signum)
+
+        signal.signal(signal.SIGTERM, on_term)
+
+
+def interactive_shell(container_id: str, *, workdir: str) -> int:
+    """An interactive shell needs a TTY, which the docker CLI handles best."""
+    import subprocess
+
+    return subprocess.call(["docker", "exec", "-it", "-w", workdir, container_id, "sh", "-c",
+                            "command -v bash >/dev/null && exec bash || exec sh"])
+
+

@@ -1,0 +1,154 @@
+"""The small interface between reprokit and a container engine; `_docker` implements it, tests fake it."""
+from __future__ import annotations
+
+import os
+import uuid
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Protocol
+
+
+def _process_start(pid: int) -> str:
+    """The start time of a process (clock ticks since boot), so a reused pid is not taken for its owner."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
+SESSION = uuid.uuid4().hex[:12]
+LABELS = {
+    "reprokit.session": SESSION,
+    "reprokit.owner-pid": str(os.getpid()),
+    "reprokit.owner-start": _process_start(os.getpid()),
+    "reprokit.owner-pidns": _pid_namespace(),
+}
+
+
+def owner_alive(labels: dict[str, str]) -> bool:
+    """Is the reprokit process that created a resource with these labels still running? A resource made
+    from another pid namespace (a CI job container sharing the engine) counts as alive: its pid means
+    nothing here, so gc must not judge it."""
+    if labels.get("reprokit.owner-pidns", LABELS["reprokit.owner-pidns"]) != LABELS["reprokit.owner-pidns"]:
+        return True
+    try:
+        pid = int(labels.get("reprokit.owner-pid", ""))
+    except ValueError:
+        return False
+    start = labels.get("reprokit.owner-start")
+    if not os.path.exists(f"/proc/{pid}"):
+        return False
+    return not start or _process_start(pid) == start
+
+
+@dataclass(frozen=True)
+class ContainerConfig:
+    """How a container runs: everything that is not baked into its image."""
+
+    memory: str | None = None
+    cpus: float | None = None
+    pids: int | None = None
+    nofile: int | None = None  # open files, soft = hard
+    shm: str | None = None  # size of /dev/shm
+    network: str = "bridge"
+    read_only: bool = False  # root filesystem read-only; `writable` paths get a volume of their own
+    tmpfs: dict[str, str] = field(default_factory=dict)  # path -> size
+    writable: tuple[str, ...] = ()  # folders that stay writable (and receive copied files) on a read-only root
+    hostname: str | None = None
+    hosts: dict[str, str] = field(default_factory=dict)  # extra /etc/hosts entries: name -> address
+    platform: str | None = None  # e.g. linux/arm64 for a foreign-architecture image
+    env: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+KILL_GRACE_S = 5  # after a command's timeout, SIGTERM; this much later, SIGKILL (coreutils `timeout -k`)
+
+
+def timed_out(exit_code: int, duration_s: float, timeout: float) -> bool:
+    """Did `timeout` end the command? It exits 124 (SIGTERM worked) or 137 (SIGKILL was needed); a command
+    that itself exits so before its time is not taken for a timeout."""
+    return exit_code in (124, 137) and duration_s >= timeout - 0.05
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one command did inside a container."""
+
+    command: str
+    exit_code: int
+    stdout: str
+    stderr: str
+    duration_s: float
+    timed_out: bool = False
+    oom_killed: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What a container running one command to its end left behind."""
+
+    exit_code: int
+    files: dict[str, bytes]  # what it left in the collected folder, by path relative to it
+    oom_killed: bool = False
+    killed: bool = False  # it outlived every timeout and was killed from outside
+
+
+@dataclass(frozen=True)
+class BuildOutcome:
+    image_id: str
+    cached_steps: int
+    total_steps: int
+    log: list[str]
+
+
+class BuildFailure(Exception):
+    """Raised by an engine when a build fails: the failing step and the log so far."""
+
+    def __init__(self, step: str, log: list[str], error: str):
+        super().__init__(error)
+        self.step, self.log, self.error = step, log, error
+
+
+class Container(Protocol):
+    id: str
+
+    def exec(self, command: str, *, timeout: float, user: str | None = None, workdir: str | None = None,
+             env: dict[str, str] | None = None) -> RunResult: ...
+
+    def put_files(self, folder: str, files: dict[str, bytes], *, owner: str | None = None) -> None: ...
+
+
+class Engine(Protocol):
+    def version(self) -> str: ...
+
+    def image_id(self, reference: str) -> str | None: ...
+
+    def build(self, dockerfile: str, context: dict[str, bytes], *, tag: str, labels: dict[str, str],
+              on_line: Callable[[str], None]) -> BuildOutcome: ...
+
+    def pull(self, reference: str) -> bool: ...
+
+    def import_rootfs(self, tarball: str, reference: str) -> str: ...
+
+    def start(self, image: str, config: ContainerConfig) -> AbstractContextManager[Container]: ...
+
+    def run_batch(self, image: str, config: ContainerConfig, *, files: dict[str, bytes], command: list[str],
+                  collect: str, timeout: float, owner: str | None = None) -> BatchOutcome: ...
+
+    def leftovers(self, *, include_live: bool = False) -> list[tuple[str, str, dict[str, str]]]: ...
+
+    def remove(self, kind: str, resource_id: str) -> None: ...
+
+    def abort(self) -> None:
+        """Remove every container this process has started and not yet removed."""

@@ -1,0 +1,95 @@
+"""Build an environment's image, content-addressed: an unchanged spec makes no build call at all."""
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from reprokit import __version__
+from reprokit.engine import BuildFailure, Engine, get_engine
+from reprokit.errors import BuildError, EngineError
+from reprokit.image.render import Rendering, render
+from reprokit.spec.models import EnvironmentSpec
+
+SYSTEM_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem")
+CA_VARIABLES = ("REPROKIT_CA_BUNDLE", "SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE")
+LOG_TAIL = 15
+HINTS = [
+    (r"Unable to locate package|has no installation candidate|Version '.*' for '.*' was not found",
+     "check that the package and version exist in that Debian suite (apt-cache policy NAME in a container of it)"),
+    (r"No matching distribution|Could not find a version",
+     "check that the pin exists on PyPI and supports the image's Python version"),
+    (r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|SSL",
+     "the build does not trust this network's TLS proxy: set REPROKIT_CA_BUNDLE to the host's CA bundle"),
+    (r"Temporary failure resolving|Could not resolve|Network is unreachable",
+     "the build cannot reach the package mirror; check the host's network and apt sources"),
+    (r"unknown timezone", "use a name from the tz database, e.g. 'Europe/Berlin' (ls /usr/share/zoneinfo)"),
+]
+
+
+@dataclass(frozen=True)
+class Image:
+    """A built (or reused) image of an environment."""
+
+    tag: str
+    id: str
+    spec_hash: str
+    built: bool
+    cached_steps: int = 0
+    total_steps: int = 0
+    duration_s: float = 0.0
+
+
+def find_ca_bundle() -> Path | None:
+    """The CA bundle builds should trust: $REPROKIT_CA_BUNDLE, the usual TLS variables, else the system's."""
+    for variable in CA_VARIABLES:
+        value = os.environ.get(variable)
+        if value and Path(value).is_file():
+            return Path(value)
+    return next((Path(p) for p in SYSTEM_CA_BUNDLES if Path(p).is_file()), None)
+
+
+def render_for_build(spec: EnvironmentSpec, *, installer: str | None = None) -> Rendering:
+    bundle = find_ca_bundle()
+    return render(spec, ca_bundle=bundle.read_bytes() if bundle else None,
+                  installer=installer or os.environ.get("REPROKIT_INSTALLER", "pip"))
+
+
+def image_tag(rendering: Rendering, content_hash: str | None = None) -> str:
+    return f"reprokit/env:{(content_hash or rendering.content_hash())[:20]}"
+
+
+def build(spec: EnvironmentSpec, *, engine: Engine | None = None, on_line: Callable[[str], None] | None = None,
+          installer: str | None = None) -> Image:
+    """The image of ``spec``, built only if no image with the same content hash exists."""
+    engine = engine or get_engine()
+    rendering = render_for_build(spec, installer=installer)
+    content_hash = rendering.content_hash()
+    tag = image_tag(rendering, content_hash)
+    existing = engine.image_id(tag)
+    if existing:
+        return Image(tag, existing, content_hash, built=False)
+    ensure_base_image(engine, spec.os)
+    labels = {"reprokit.environment": spec.name, "reprokit.spec-hash": content_hash, "reprokit.version": __version__}
+    started = time.monotonic()
+    try:
+        outcome = engine.build(rendering.dockerfile, rendering.context, tag=tag, labels=labels,
+                               on_line=on_line or (lambda line: None))
+    except BuildFailure as failure:
+        tail = [line for line in failure.log if line.strip()][-LOG_TAIL:] + [failure.error]
+        hint = next((h for pattern, h in HINTS if re.search(pattern, "\n".join(tail))), None)
+        source = f"reprokit env build {spec.name}" if spec.source else "reprokit env render <the spec>"
+        raise BuildError(spec.name, failure.step, tail, hint=hint, reproduce=source) from None
+    return Image(tag, outcome.image_id, content_hash, built=True, cached_steps=outcome.cached_steps,
+                 total_steps=outcome.total_steps, duration_s=round(time.monotonic() - started, 2))
+
+
+def ensure_base_image(engine: Engine, reference: str) -> None:
+    """The base image must be present or pullable; Debian suites can be made with debootstrap."""
+    if engine.image_id(reference) or engine.pull(reference):
+        return
+    raise EngineError(f"base image {reference} is not present and no registry can provide it",
+                      hint=f"make it from the Debian mirror: reprokit images bootstrap {reference}")

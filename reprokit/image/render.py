@@ -1,0 +1,40 @@
+"""Turn an environment spec into Dockerfile text and build-context files: pure, no Docker.
+
+The text is every registered aspect's fragment, in layer order (what changes least first); see each aspect's
+`render` docstring for when its layer runs and what it costs the cache."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from reprokit.aspects.base import BuildOptions
+from reprokit.aspects.registry import ASPECTS
+from reprokit.spec.models import EnvironmentSpec
+
+RENDER_VERSION = "2"  # bump when the rendered text changes meaning, so old cached images are not reused
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """A Dockerfile and the files its build context needs besides it."""
+
+    dockerfile: str
+    context: dict[str, bytes] = field(default_factory=dict)
+
+    def content_hash(self) -> str:
+        """Everything that goes into the image: equal hashes mean the same image."""
+        digest = hashlib.sha256(RENDER_VERSION.encode() + b"\0" + self.dockerfile.encode())
+        for name in sorted(self.context):
+            digest.update(b"\0" + name.encode() + b"\0" + hashlib.sha256(self.context[name]).digest())
+        return digest.hexdigest()
+
+
+def render(spec: EnvironmentSpec, *, ca_bundle: bytes | None = None, installer: str = "pip") -> Rendering:
+    """The Dockerfile of ``spec``: each aspect's fragment at its layer; the platform layer installs every
+    package the aspects need, once."""
+    packages = tuple(dict.fromkeys(p for aspect in ASPECTS for p in aspect.platform_packages(spec)))
+    options = BuildOptions(ca_bundle=ca_bundle, installer=installer, platform_packages=packages)
+    layered = sorted((a for a in ASPECTS if a.layer is not None), key=lambda a: a.layer)
+    fragments = [aspect.render(spec, options) for aspect in layered]
+    context = {name: data for aspect in layered for name, data in aspect.context(spec, options).items()}
+    return Rendering("\n".join(f for f in fragments if f) + "\n", context)

@@ -1,0 +1,60 @@
+"""Start an environment's container and run commands in it; read facts about it from the inside."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from reprokit.aspects.registry import ASPECTS
+from reprokit.image.build import Image, build
+from reprokit.engine import Container, ContainerConfig, Engine, RunResult, get_engine
+from reprokit.run.facts import facts_script, parse_facts, step_prelude
+from reprokit.spec.models import EnvironmentSpec
+
+DEFAULT_TIMEOUT_S = 300.0
+
+
+class Box:
+    """A started environment: run commands in it, copy files into it, read its facts."""
+
+    def __init__(self, spec: EnvironmentSpec, image: Image, container: Container):
+        self.spec, self.image, self.container = spec, image, container
+
+    @property
+    def id(self) -> str:
+        return self.container.id
+
+    def run(self, command: str, *, timeout: float = DEFAULT_TIMEOUT_S, user: str | None = None,
+            env: dict[str, str] | None = None, workdir: str | None = None) -> RunResult:
+        """Run a shell command in the workdir as the environment's user; killed after ``timeout`` seconds."""
+        return self.container.exec(step_prelude(self.spec) + command, timeout=timeout, user=user,
+                                   workdir=workdir or self.spec.workdir, env=env)
+
+    def put_files(self, files: dict[str, str], *, folder: str | None = None) -> None:
+        """Copy text files (relative path -> text) into ``folder`` (the workdir by default)."""
+        if files:
+            self.container.put_files(folder or self.spec.workdir, {k: v.encode() for k, v in files.items()},
+                                     owner=self.spec.user)
+
+    def facts(self) -> dict:
+        """What the environment really is, read from inside in one exec (see reprokit/run/facts.py)."""
+        result = self.container.exec(step_prelude(self.spec) + facts_script(), timeout=60, workdir="/")
+        return parse_facts(result.stdout)
+
+
+def container_config(spec: EnvironmentSpec, *, labels: dict[str, str] | None = None,
+                     env: dict[str, str] | None = None) -> ContainerConfig:
+    """How containers of ``spec`` are created: every aspect's run-time settings (limits, network, ...)."""
+    settings = {key: value for aspect in ASPECTS for key, value in aspect.container(spec).items()}
+    return ContainerConfig(**settings, env=dict(env or {}), labels=dict(labels or {}))
+
+
+@contextmanager
+def start(spec: EnvironmentSpec, *, engine: Engine | None = None, on_line: Callable[[str], None] | None = None,
+          labels: dict[str, str] | None = None, env: dict[str, str] | None = None,
+          image: Image | None = None) -> Iterator[Box]:
+    """Build (if needed) and start ``spec``; the container is removed when the block ends, however it ends."""
+    engine = engine or get_engine()
+    image = image or build(spec, engine=engine, on_line=on_line)
+    labels = {"reprokit.environment": spec.name[:200], **(labels or {})}
+    with engine.start(image.tag, container_config(spec, labels=labels, env=env)) as container:
+        yield Box(spec, image, container)
