@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import platform
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator
 
 from reprokit.aspects.base import Aspect, ImportContext, SpecField
 
@@ -10,6 +12,12 @@ from reprokit.aspects.base import Aspect, ImportContext, SpecField
 MACHINES = {"amd64": "x86_64", "arm64": "aarch64"}
 NAMESPACES = {"amd64": "amd64", "arm64": "arm64v8"}
 ALIASES = {"x86_64": "amd64", "aarch64": "arm64", "amd64": "amd64", "arm64": "arm64"}
+
+
+def _arch(value: Any) -> Any:
+    if value is not None and ALIASES.get(str(value).lower()) is None:
+        raise ValueError(f"{value!r} is not an architecture reprokit can build; write amd64 or arm64")
+    return None if value is None else ALIASES[str(value).lower()]
 
 
 def host_arch() -> str:
@@ -36,7 +44,7 @@ class Arch(Aspect):
     a python start takes ~0.8 s under qemu)."""
 
     name = "arch"
-    fields = {"arch": SpecField(Literal["amd64", "arm64"] | None, None,
+    fields = {"arch": SpecField(Annotated[Literal["amd64", "arm64"] | None, BeforeValidator(_arch)], None,
                                 description="CPU architecture: amd64 or arm64; unset = the host's")}
     fact_script = ("section arch; uname -m\n"
                    # qemu-user shows the guest `uname -m` but the host's /proc/cpuinfo: a mismatch means emulation.
@@ -44,6 +52,12 @@ class Arch(Aspect):
 
     def container(self, spec) -> dict[str, Any]:
         return {"platform": f"linux/{spec.arch}"} if foreign(spec) else {}
+
+    def notes(self, spec) -> list[str]:
+        if not foreign(spec):
+            return []
+        return [f"arch {spec.arch}: this host is {host_arch()}; builds and steps run under qemu-user emulation "
+                f"(several times slower), from the base image {base_reference(spec)}"]
 
     def read_facts(self, sections) -> dict[str, Any]:
         machine = (sections.get("arch") or [""])[0]

@@ -62,6 +62,7 @@ class SpecField:
     merge: Merge = Merge.SCALAR
     description: str = ""
     name_of: Callable[[str], str] | None = None  # for Merge.PACKAGES: the package name of an item
+    sources: bool = False  # a map whose values may be {source: file}, read by the loader
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from reprokit.aspects.base import Aspect, ImportContext, Layer, Merge, SpecField
 from reprokit.spec.values import ENV_NAME
 
 # Variables a container sets for itself; not part of what an environment declares.
-IGNORED_FACTS = {"HOSTNAME", "HOME", "SHLVL", "PWD", "_", "OLDPWD"}
+IGNORED_FACTS = {"HOSTNAME", "HOME", "SHLVL", "PWD", "_", "OLDPWD", "LD_PRELOAD"}  # LD_PRELOAD: the clock's
+IGNORED_PREFIXES = ("FAKETIME",)  # libfaketime's own settings (see clock)
 # Variables a customer's machine sets that are not theirs to reproduce, or that other aspects carry (locale,
 # timezone, the venv).
 IGNORED_IMPORT = {"HOSTNAME", "HOME", "PWD", "OLDPWD", "SHLVL", "_", "TERM", "PATH", "VIRTUAL_ENV", "LANG", "LC_ALL",
@@ -62,7 +63,7 @@ class Env(Aspect):
 
     def read_facts(self, sections) -> dict[str, Any]:
         pairs = (line.partition("=") for line in sections.get("env", []) if "=" in line)
-        return {"env": {k: v for k, _, v in pairs if k not in IGNORED_FACTS}}
+        return {"env": {k: v for k, _, v in pairs if k not in IGNORED_FACTS and not k.startswith(IGNORED_PREFIXES)}}
 
     def from_collection(self, context: ImportContext) -> dict[str, Any]:
         env = {k: str(v) for k, v in mapping(context.facts.get("env")).items()

@@ -21,7 +21,7 @@ class Files(Aspect):
     them in at container start instead."""
 
     name = "files"
-    fields = {"files": SpecField(Annotated[dict[str, str], AfterValidator(_files)], {}, merge=Merge.MAP,
+    fields = {"files": SpecField(Annotated[dict[str, str], AfterValidator(_files)], {}, merge=Merge.MAP, sources=True,
                                  description="absolute path in the container -> text")}
     layer = Layer.FILES
     rebuild = False

@@ -42,6 +42,11 @@ class Locale(Aspect):
             lines.append(f"ENV LANG={spec.locale}")
         return "\n".join(lines)
 
+    def check(self, spec, facts) -> str | None:
+        if spec.locale and facts.get("locale") and facts["locale"] != spec.locale:
+            return f"locale {spec.locale}: found {facts['locale']}"
+        return None
+
     def read_facts(self, sections) -> dict[str, Any]:
         return {"locale": (sections.get("locale") or [""])[0]}
 

@@ -78,5 +78,10 @@ class Python(Aspect):
         return (install + f" \\\n && python3 -c 'import sys; v=\"%d.%d\" % sys.version_info[:2]; "
                 f"sys.exit(0 if v == \"{spec.python}\" else \"python: {spec.python} declared but the image has \" + v)'")
 
+    def check(self, spec, facts) -> str | None:
+        if spec.python != "system" and not str(facts.get("python", "")).startswith(spec.python + "."):
+            return f"python {spec.python}: found {facts.get('python') or 'none'}"
+        return None
+
     def read_facts(self, sections) -> dict[str, Any]:
         return {"python": (sections.get("python") or [""])[0]}

@@ -56,6 +56,17 @@ class PythonPackages(Aspect):
             return {"reprokit-build-ca.pem": options.ca_bundle}
         return {}
 
+    def check(self, spec, facts) -> str | None:
+        from packaging.utils import canonicalize_name
+
+        from reprokit.spec.values import pinned_version
+
+        installed = {canonicalize_name(k): v for k, v in facts.get("pip_freeze", {}).items()}
+        missing = [f"python package {pin}: found {installed.get(pip_requirement_name(pin), 'not installed')}"
+                   for pin in spec.python_packages
+                   if pinned_version(pin) and installed.get(pip_requirement_name(pin)) != pinned_version(pin)]
+        return "; ".join(missing) or None
+
     def read_facts(self, sections) -> dict[str, Any]:
         lines = sections.get("pip_freeze", [])
         return {"pip_freeze": dict(line.split("==", 1) for line in lines if "==" in line)}

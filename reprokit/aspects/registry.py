@@ -7,15 +7,21 @@ from __future__ import annotations
 from reprokit.aspects.arch import Arch
 from reprokit.aspects.base import Aspect
 from reprokit.aspects.base_os import BaseOS
+from reprokit.aspects.certs import Certificates
+from reprokit.aspects.clock import Clock
 from reprokit.aspects.env import Env
 from reprokit.aspects.files import Files
+from reprokit.aspects.hostname import Hostname
+from reprokit.aspects.hosts import Hosts
 from reprokit.aspects.limits import LimitsAspect
 from reprokit.aspects.locale import Locale
 from reprokit.aspects.network import Network
 from reprokit.aspects.python import Python
 from reprokit.aspects.python_packages import PythonPackages
+from reprokit.aspects.readonly import ReadOnly
 from reprokit.aspects.system_packages import SystemPackages
 from reprokit.aspects.timezone import Timezone
+from reprokit.aspects.umask import Umask
 from reprokit.aspects.user import User
 from reprokit.aspects.workdir import Workdir
 
@@ -33,6 +39,12 @@ ASPECTS: list[Aspect] = [
     Files(),           # files: config files at absolute paths
     LimitsAspect(),    # limits: memory, cpus, pids, nofile, shm
     Arch(),            # arch: amd64 | arm64, emulated where the host differs
+    ReadOnly(),        # read_only, tmpfs: a hardened pod's filesystem
+    Hostname(),        # hostname
+    Umask(),           # umask of the step processes
+    Clock(),           # clock: a faked time for the steps (libfaketime)
+    Certificates(),    # ca_certificates: extra trusted CAs
+    Hosts(),           # hosts: extra /etc/hosts names
 ]
 
 

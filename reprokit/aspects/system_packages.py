@@ -30,6 +30,15 @@ class SystemPackages(Aspect):
         """The declared Debian packages, pins honoured (downgrades allowed). Rebuilt when the list changes."""
         return apt_install(list(spec.system_packages)) if spec.system_packages else ""
 
+    def check(self, spec, facts) -> str | None:
+        packages = facts.get("debian_packages", {})
+        missing = []
+        for pin in spec.system_packages:
+            name, _, version = pin.partition("=")
+            if version and packages and packages.get(name.split(":")[0]) != version:
+                missing.append(f"system package {pin}: found {packages.get(name.split(':')[0], 'not installed')}")
+        return "; ".join(missing) or None
+
     def read_facts(self, sections) -> dict[str, Any]:
         return {"debian_packages": dict(_split(line, "=") for line in sections.get("dpkg", []))}
 

@@ -37,6 +37,11 @@ class Timezone(Aspect):
         return (f"RUN test -e /usr/share/zoneinfo/{zone} || {{ echo 'unknown timezone {spec.timezone}' >&2; exit 1; }} \\\n"
                 f" && ln -snf /usr/share/zoneinfo/{zone} /etc/localtime && echo {zone} > /etc/timezone")
 
+    def check(self, spec, facts) -> str | None:
+        if spec.timezone and spec.timezone not in str(facts.get("timezone", "")):
+            return f"timezone {spec.timezone}: found {facts.get('timezone') or 'unknown'}"
+        return None
+
     def read_facts(self, sections) -> dict[str, Any]:
         return {"timezone": " ".join(sections.get("timezone", []))}
 

@@ -174,7 +174,8 @@ def observe(case: Case, spec: EnvironmentSpec, *, role: str, repeat: int = 1, en
             run.facts = facts(spec, run.image, engine=engine, config=config, cache=facts_cache)
             problems = not_in_effect(spec, run.facts)
             if problems:
-                raise RunError(f"{spec.name}: declared but not in effect: " + "; ".join(problems),
+                raise RunError(f"{spec.name}: declared but not in effect: " +
+                               "; ".join(f"{name}: {why}" for name, why in problems.items()),
                                hint="the engine ignored a setting; 'reprokit doctor' checks what it supports",
                                reproduce=f"reprokit env run {spec.name} -- sh -c 'ulimit -n; umask; date; uname -m'"
                                if spec.source else None)

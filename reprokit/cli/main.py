@@ -59,11 +59,15 @@ def env_list(project: Optional[str] = ProjectOption):
 @env_app.command("show")
 def env_show(name: str, as_json: bool = typer.Option(False, "--json"), project: Optional[str] = ProjectOption):
     """Show an environment with `extends` applied and every default (limits included) filled in."""
+    from reprokit.aspects.registry import ASPECTS
     from reprokit.image.build import image_tag, render_for_build
     from reprokit.spec.load import load_environment
 
     spec = load_environment(name, root=_project(project).root)
     data = {**spec.model_dump(mode="json"), "image": image_tag(render_for_build(spec))}
+    notes = [note for aspect in ASPECTS for note in aspect.notes(spec)]
+    if notes:
+        data["notes"] = notes  # how what is declared is applied, where that is not obvious
     if as_json:
         out.print_json(json.dumps(data))
     else:

@@ -178,10 +178,12 @@ def docker_recipe(case: Case, spec: EnvironmentSpec, role: str) -> str:
         lines += _heredoc(name, data.decode("utf-8", "replace"))
     for name, text in sorted(case.files.items()):
         lines += _heredoc(f"case/{name}", text)
-    limits = spec.limits
-    options = ["--rm", f"--network {spec.network}"] + ([f"--memory {limits.memory}"] if limits.memory else []) + \
-        ([f"--cpus {limits.cpus:g}"] if limits.cpus else []) + ([f"--pids-limit {limits.pids}"] if limits.pids else [])
-    script = "\n".join(step.run for step in case.steps)
+    from reprokit.engine.options import docker_run_options
+    from reprokit.run.box import container_config
+    from reprokit.run.facts import step_prelude
+
+    options = ["--rm", *docker_run_options(container_config(spec))]
+    script = step_prelude(spec) + "\n".join(step.run for step in case.steps)
     lines += [f"docker build -t {tag} .", f"docker run {' '.join(options)} {tag} sh -ec {shlex.quote(script)}"]
     return "\n".join(lines)
 
@@ -209,25 +211,9 @@ def unreproduced(spec: EnvironmentSpec, run: dict | None) -> list[str]:
         return gaps + [f"the whole environment: it could not be built or started ({run['error'].splitlines()[0]})"]
     if not facts:
         return gaps + ["declared values were not checked: no recorded run with facts"]
-    from packaging.utils import canonicalize_name
+    from reprokit.run.facts import not_in_effect
 
-    installed = {canonicalize_name(k): v for k, v in facts.get("pip_freeze", {}).items()}
-    for pin in spec.python_packages:
-        key, version = pip_requirement_name(pin), pinned_version(pin)
-        if version and installed.get(key) != version:
-            gaps.append(f"python package {pin}: found {installed.get(key, 'not installed')}")
-    packages = facts.get("debian_packages", {})
-    for pin in spec.system_packages:
-        name, _, version = pin.partition("=")
-        if version and packages and packages.get(name.split(":")[0]) != version:
-            gaps.append(f"system package {pin}: found {packages.get(name.split(':')[0], 'not installed')}")
-    if spec.python != "system" and not str(facts.get("python", "")).startswith(spec.python + "."):
-        gaps.append(f"python {spec.python}: found {facts.get('python') or 'none'}")
-    if spec.timezone and spec.timezone not in str(facts.get("timezone", "")):
-        gaps.append(f"timezone {spec.timezone}: found {facts.get('timezone') or 'unknown'}")
-    if spec.locale and facts.get("locale") and facts["locale"] != spec.locale:
-        gaps.append(f"locale {spec.locale}: found {facts['locale']}")
-    return gaps
+    return gaps + [why for part in not_in_effect(spec, facts).values() for why in part.split("; ")]
 
 
 # -- markdown -------------------------------------------------------------------------------------------------------

@@ -31,16 +31,12 @@ def parse_facts(text: str) -> dict:
     return facts
 
 
-def not_in_effect(spec, facts: dict) -> list[str]:
-    """'aspect: why' for every declared value that the facts show did not take effect."""
+def not_in_effect(spec, facts: dict) -> dict[str, str]:
+    """Aspect name -> why, for every declared value that the facts show did not take effect."""
     if not facts:
-        return []
-    problems = []
-    for aspect in ASPECTS:
-        why = aspect.check(spec, facts)
-        if why:
-            problems.append(f"{aspect.name}: {why}")
-    return problems
+        return {}
+    found = {aspect.name: aspect.check(spec, facts) for aspect in ASPECTS}
+    return {name: why for name, why in found.items() if why}
 
 
 def step_prelude(spec) -> str:

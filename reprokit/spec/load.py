@@ -206,6 +206,13 @@ def _plain(node: Any, key: Key, doc: Doc) -> Any:
                     hint="write the value as a plain quoted string")
 
 
+def _resolve_all_sources(doc: Doc, base: Path, project: Project) -> None:
+    """Read every ``{source: path}`` in the fields whose aspects take files (files, ca_certificates, ...)."""
+    for name, spec_field in spec_fields().items():
+        if spec_field.sources:
+            _resolve_sources(doc, (name,), base, project)
+
+
 def _resolve_sources(doc: Doc, key: Key, base: Path, project: Project) -> None:
     """Replace every ``{source: path}`` under ``doc.data[key]`` by the text of that file."""
     files = doc.data.get(key[0])
@@ -311,7 +318,7 @@ def _named_environment(project: Project, name: str, *, referrer: tuple[Doc, Key]
 def _inline_environment(project: Project, doc: Doc, key: Key, *, name: str, base: Path) -> EnvironmentSpec:
     """An environment declared inline (in a case), which may extend a named one."""
     inline = doc.sub(key)
-    _resolve_sources(inline, ("files",), base, project)
+    _resolve_all_sources(inline, base, project)
     merged = _with_parent(project, inline, chain=(name,))
     return _validate(environment_model(), merged, name=name, prefix=key, outer=doc)
 
@@ -332,7 +339,7 @@ def _environment_doc(project: Project, name: str, *, chain: tuple[str, ...], ref
             raise referrer[0].error(referrer[1], problem, hint=hint)
         raise SpecError(project.show(path), "extends", problem, hint=hint)
     doc = read_yaml(path, project.show(path))
-    _resolve_sources(doc, ("files",), path.parent, project)
+    _resolve_all_sources(doc, path.parent, project)
     return _with_parent(project, doc, chain=(*chain, name))
 
 
