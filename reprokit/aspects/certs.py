@@ -21,7 +21,10 @@ def pem_certificates(text: str) -> list[str]:
     if not blocks:
         raise ValueError("no '-----BEGIN CERTIFICATE-----' block")
     for block in blocks:
-        ssl.PEM_cert_to_DER_cert(block)  # raises ValueError on a damaged block
+        try:  # loading is the real check: PEM_cert_to_DER_cert alone accepts a block that is not a certificate
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=block)
+        except ssl.SSLError as error:
+            raise ValueError(f"a certificate block does not load: {error.reason or error}") from None
     return blocks
 
 

@@ -52,12 +52,13 @@ def start(value: str) -> datetime:
         tzinfo=timezone.utc)
 
 
-def faketime_spec(value: str) -> str:
-    """libfaketime's FAKETIME: an offset as is; an absolute start as '@YYYY-MM-DD HH:MM:SS' (the clock runs on
-    from there)."""
+def faketime_shell(value: str) -> str:
+    """Shell for libfaketime's FAKETIME: an offset as is; an absolute start as the offset from now, worked out
+    when the step starts ('@DATE' would restart the clock at DATE in every process the step runs)."""
     if OFFSET.match(value):
-        return value
-    return "@" + start(value).strftime("%Y-%m-%d %H:%M:%S")
+        return f"'{value}'"
+    seconds = f"$(( {int(start(value).timestamp())} - $(date -u +%s) ))"
+    return f"\"$(o={seconds}; [ \"$o\" -lt 0 ] && echo \"$o\" || echo \"+$o\")\""
 
 
 class Clock(Aspect):
@@ -76,9 +77,10 @@ class Clock(Aspect):
     def step_prelude(self, spec) -> str:
         if not spec.clock:
             return ""
-        # TZ stays the environment's; libfaketime must not fake the monotonic clock `sleep`/timeouts use.
+        # Only the step's own shell and what it starts: the runner and `timeout` keep the real clock.
+        # (FAKETIME_DONT_FAKE_MONOTONIC=1 would make python 3.11's time.sleep fail with EINVAL.)
         return ("export LD_PRELOAD=\"$(ls /usr/lib/*/faketime/libfaketime.so.1 2>/dev/null | head -n 1)\" "
-                f"FAKETIME='{faketime_spec(spec.clock)}' FAKETIME_DONT_FAKE_MONOTONIC=1")
+                f"FAKETIME={faketime_shell(spec.clock)}")
 
     def notes(self, spec) -> list[str]:
         if not spec.clock:

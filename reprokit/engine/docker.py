@@ -264,7 +264,8 @@ def _host_settings(config: ContainerConfig) -> dict:
         settings["read_only"] = True
         # Anonymous volumes (removed with the container): the one place a read-only root lets files be copied
         # in before the start, and where the steps write.
-        settings["mounts"] = [docker.types.Mount(target=path, source=None, type="volume") for path in config.writable]
+        settings["mounts"] = [docker.types.Mount(target=path, source=None, type="volume", labels={**LABELS, **config.labels})
+                              for path in config.writable]
     if config.hostname:
         settings["hostname"] = config.hostname
     if config.hosts:
