@@ -1,14 +1,14 @@
 """JSON Schemas of the two file kinds (environment, case), as users write them, for editors."""
 from __future__ import annotations
 
-from reprokit.spec.models import Case, EnvironmentSpec, Step
+from reprokit.spec.models import Case, Step, environment_model
 
 SOURCE = {"type": "object", "properties": {"source": {"type": "string"}}, "required": ["source"],
           "additionalProperties": False, "description": "a file, relative to the file that declares it"}
 
 
 def environment_schema() -> dict:
-    schema = EnvironmentSpec.model_json_schema()
+    schema = environment_model().model_json_schema()
     props = schema["properties"]
     for internal in ("name", "source"):
         props.pop(internal, None)
@@ -16,7 +16,11 @@ def environment_schema() -> dict:
     props["extends"] = {"type": "string", "description": "name of an environment to inherit from"}
     props["remove"] = {"type": "array", "items": {"type": "string"},
                        "description": "inherited entries to drop: 'field' or 'field.key' (env.X, python_packages.NAME)"}
-    props["files"]["additionalProperties"] = {"anyOf": [{"type": "string"}, SOURCE]}
+    from reprokit.aspects.registry import spec_fields
+
+    for name, spec_field in spec_fields().items():  # fields whose values may name a file
+        if spec_field.sources and name in props:
+            props[name]["additionalProperties"] = {"anyOf": [{"type": "string"}, SOURCE]}
     props["env"]["additionalProperties"] = {"type": ["string", "number"]}
     schema["title"] = "reprokit environment (environments/<name>.yaml)"
     return schema
