@@ -176,7 +176,7 @@ def environment_yaml(baseline: EnvironmentSpec, applied: list[Atom], *, root: Pa
         if removals:
             doc["remove"] = removals
     else:
-        data = hybrid(baseline, applied).model_dump(mode="json", exclude={"name", "description"})
+        data = hybrid(baseline, applied).model_dump(mode="json", exclude={"name", "description"}, exclude_defaults=True)
         doc.update({k: list(v) if isinstance(v, tuple) else v for k, v in data.items()})
     return dump_yaml(doc)
 
