@@ -221,7 +221,10 @@ def run_steps(engine: Engine, image: str, config, case: Case, *, files: dict[str
     """One attempt: a fresh container runs every step in order; what each did is read back afterwards.
     ``prelude`` (shell lines from the aspects: umask, a faked clock) runs first in each step's own shell."""
     script = RUNNER + " && ".join(f"step {i} {step.timeout:g}" for i, step in enumerate(case.steps))
-    if config.read_only:  # the runner's folder and the workdir need volumes of their own
+    hidden = lambda path: any(path == t or path.startswith(t.rstrip("/") + "/") for t in config.tmpfs)  # noqa: E731
+    if config.read_only or hidden(RUN_DIR) or hidden(workdir):
+        # Files copied in before the start would land on a read-only root, or under a tmpfs that hides them:
+        # the runner's folder and the workdir get volumes of their own.
         config = dataclasses.replace(config, writable=tuple(dict.fromkeys((*config.writable, workdir, RUN_DIR))))
     archive = {f"{RUN_DIR[1:]}/": b"", f"{RUN_DIR[1:]}/out/": b"", f"{RUN_DIR[1:]}/steps/": b"",
                **{f"{RUN_DIR[1:]}/steps/{i}.sh": (prelude + step.run).encode() for i, step in enumerate(case.steps)},
@@ -231,6 +234,9 @@ def run_steps(engine: Engine, image: str, config, case: Case, *, files: dict[str
                                timeout=sum(s.timeout + KILL_GRACE_S for s in case.steps) + 30)
     if outcome.exit_code == 97 and not outcome.files:
         raise RunError(f"the workdir {workdir} does not exist in the image, so no step could run")
+    if not any(name.endswith(".status") for name in outcome.files) and outcome.exit_code != 0 and not outcome.killed:
+        raise RunError(f"no step ran: the container's runner exited {outcome.exit_code} before the first step",
+                       hint="check the environment's run-time settings (tmpfs over the workdir or /tmp/.reprokit?)")
     return read_steps(case, outcome)
 
 

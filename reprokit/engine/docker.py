@@ -262,8 +262,9 @@ def _host_settings(config: ContainerConfig) -> dict:
         settings["shm_size"] = config.shm
     if config.read_only:
         settings["read_only"] = True
-        # Anonymous volumes (removed with the container): the one place a read-only root lets files be copied
-        # in before the start, and where the steps write.
+    if config.writable:
+        # Anonymous volumes (removed with the container): the one place a read-only root (or a tmpfs that
+        # would hide them) lets files be copied in before the start, and where the steps write.
         settings["mounts"] = [docker.types.Mount(target=path, source=None, type="volume", labels={**LABELS, **config.labels})
                               for path in config.writable]
     if config.hostname:
@@ -281,13 +282,14 @@ def _transfers(archive: dict[str, bytes] | None, config: ContainerConfig) -> lis
     if not archive:
         return None
     files, owner = archive
-    if not config.read_only:
-        return [(_tar(files, owner=owner).getvalue(), "/")]
     roots = sorted(config.writable, key=len, reverse=True)
-    parts: dict[str, dict[str, bytes]] = {root: {} for root in roots}
+    parts: dict[str, dict[str, bytes]] = {root: {} for root in ["/", *roots]}
     for name, data in files.items():
         path = "/" + name
         root = next((r for r in roots if path == r or path.startswith(r.rstrip("/") + "/")), None)
+        if root is None and not config.read_only:
+            parts["/"][name] = data
+            continue
         if root is None:
             raise RunError(f"cannot copy {path} into a container with a read-only root: it is outside the "
                            f"writable folders {', '.join(roots)}", hint="declare the file in the environment's "
