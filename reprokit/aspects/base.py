@@ -62,7 +62,9 @@ class SpecField:
     merge: Merge = Merge.SCALAR
     description: str = ""
     name_of: Callable[[str], str] | None = None  # for Merge.PACKAGES: the package name of an item
-    sources: bool = False  # a map whose values may be {source: file}, read by the loader
+    # Values that may be {source: file}, read by the loader: True for the field's own map; or a function giving
+    # the keys of maps nested in the field's value (a service's files).
+    sources: bool | Callable[[dict], list[tuple]] = False
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,21 @@ class Aspect:
             elif value is not None:
                 flat[name] = _text(value)
         return flat
+
+    def diff(self, baseline: EnvironmentSpec, customer: EnvironmentSpec) -> list[tuple[str, Any, Any, Any]]:
+        """The atoms between two environments: (name, baseline text, customer text, customer value); None text
+        means absent on that side. By default, the entries of `atoms` that differ."""
+        before, after = self.atoms(baseline), self.atoms(customer)
+        rows = []
+        for name in [*before, *(n for n in after if n not in before)]:
+            if before.get(name) != after.get(name):
+                field_name, _, key = name.partition(".")
+                value = self.value(customer, field_name, key or None) if name in after else None
+                rows.append((name, before.get(name), after.get(name), value))
+        return rows
+
+    def validate(self, spec: EnvironmentSpec) -> None:
+        """Raise ValueError when this aspect's value contradicts another field (checked once, after the fields)."""
 
     def value(self, spec: EnvironmentSpec, field_name: str, key: str | None) -> Any:
         """An atom's value as ``spec`` holds it (a number stays a number); None when absent."""

@@ -54,6 +54,14 @@ class Hosts(Aspect):
                     entries[name] = words[0]
         return {"hosts": entries}
 
+    def validate(self, spec) -> None:
+        services = getattr(spec, "services", {}) or {}
+        for name, address in spec.hosts.items():
+            if not is_address(address) and address not in services:
+                known = f"services here: {', '.join(services)}" if services else "this environment has no services"
+                raise ValueError(f"hosts.{name}: {address!r} is neither an IP address nor a service of this "
+                                 f"environment ({known}); write an IP such as 10.1.2.3 or a service's name")
+
     def check(self, spec, facts) -> str | None:
         seen = mapping(facts.get("hosts"))
         wrong = [f"{name} -> {seen.get(name, 'absent')}" for name, address in spec.hosts.items()

@@ -19,6 +19,7 @@ from reprokit.aspects.network import Network
 from reprokit.aspects.python import Python
 from reprokit.aspects.python_packages import PythonPackages
 from reprokit.aspects.readonly import ReadOnly
+from reprokit.aspects.services import Services
 from reprokit.aspects.system_packages import SystemPackages
 from reprokit.aspects.timezone import Timezone
 from reprokit.aspects.umask import Umask
@@ -45,6 +46,7 @@ ASPECTS: list[Aspect] = [
     Clock(),           # clock: a faked time for the steps (libfaketime)
     Certificates(),    # ca_certificates: extra trusted CAs
     Hosts(),           # hosts: extra /etc/hosts names
+    Services(),        # services: databases, caches, brokers at the customer's version
 ]
 
 

@@ -20,6 +20,7 @@ from reprokit.spec.load import Project, write_json_atomically
 from reprokit.aspects.registry import ASPECTS
 from reprokit.run.box import RunResult, container_config, start
 from reprokit.run.facts import not_in_effect, step_prelude
+from reprokit.services.lifecycle import start_services
 from reprokit.spec.models import Case, EnvironmentSpec, Status, Verdict
 
 EVIDENCE_BYTES = 64 * 1024  # per stream and step, in history records
@@ -53,6 +54,7 @@ class EnvironmentRun:
     attempts: list[Attempt] = field(default_factory=list)
     facts: dict = field(default_factory=dict)
     duration_s: float = 0.0
+    services: dict = field(default_factory=dict)  # per service: provenance, version, died, last log lines
 
     @property
     def rate(self) -> float | None:
@@ -72,7 +74,8 @@ class EnvironmentRun:
         image = None if self.image is None else {"tag": self.image.tag, "id": self.image.id, "built": self.image.built}
         return {"name": self.name, "role": self.role, "spec_hash": self.spec_hash, "image": image,
                 "error": self.error, "matched": self.matched, "rate": self.rate, "duration_s": self.duration_s,
-                "attempts": [a.to_dict() for a in self.attempts], "facts": self.facts}
+                "attempts": [a.to_dict() for a in self.attempts], "facts": self.facts,
+                **({"services": self.services} if self.services else {})}
 
 
 @dataclass
@@ -166,12 +169,18 @@ def observe(case: Case, spec: EnvironmentSpec, *, role: str, repeat: int = 1, en
         config = container_config(spec, labels=labels, env=dict(spec.env) if overlay else None)
         files = {**(spec.files if overlay and not spec_is_read_only(config) else {}),
                  **{f"{spec.workdir.rstrip('/')}/{name}": text for name, text in case.files.items()}}
-        for _ in range(repeat):
-            steps = run_steps(engine, run.image.tag, config, case, files=files, workdir=spec.workdir, owner=spec.user,
-                              prelude=step_prelude(spec))
+        for _ in range(repeat):  # fresh services for every attempt: one attempt's data never leaks into the next
+            with start_services(spec, engine=engine, labels=labels, on_line=on_line) as services:
+                attempt_config = dataclasses.replace(config, network=services.network) if services else config
+                steps = run_steps(engine, run.image.tag, attempt_config, case, files=files, workdir=spec.workdir,
+                                  owner=spec.user, prelude=step_prelude(spec))
+                if services:
+                    run.services = services.evidence()
             run.attempts.append(Attempt(steps, signature_holds(case.expect, combined(steps))))
         if read_facts:
             run.facts = facts(spec, run.image, engine=engine, config=config, cache=facts_cache)
+            if run.services:  # read from inside each service during the run; never cached
+                run.facts["services"] = {name: s["version"] for name, s in run.services.items()}
             problems = not_in_effect(spec, run.facts)
             if problems:
                 raise RunError(f"{spec.name}: declared but not in effect: " +
@@ -275,7 +284,7 @@ def facts(spec: EnvironmentSpec, image: Image, *, engine: Engine, config, cache:
             return json.loads(path.read_text())
         except (OSError, ValueError):
             pass
-    with start(spec, engine=engine, image=image, labels=config.labels, env=config.env) as box:
+    with start(spec, engine=engine, image=image, labels=config.labels, env=config.env, services=False) as box:
         found = box.facts()
     if path:
         write_json_atomically(path, found)
@@ -301,4 +310,5 @@ def _evidence(run: EnvironmentRun) -> dict:
             "attempts": [{"matched": a.matched, "steps": [{**s.to_dict(), "stdout": cut(s.stdout),
                                                            "stderr": cut(s.stderr)} for s in a.steps]}
                          for a in run.attempts],
-            "facts": {k: v for k, v in run.facts.items() if k not in ("debian_packages",)}}
+            "facts": {k: v for k, v in run.facts.items() if k not in ("debian_packages",)},
+            **({"services": run.services} if run.services else {})}

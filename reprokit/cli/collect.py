@@ -13,6 +13,9 @@ SystemOption = typer.Option(None, "--system-packages", help="Pin Debian packages
 OsOption = typer.Option(None, "--os", help="Base image, when the input cannot say (pip freeze, foreign distro).")
 AllowOption = typer.Option(None, "--allow", help="Keep the value of this env var or config key (repeatable).")
 ForceOption = typer.Option(False, "--force", help="Replace an existing environments/NAME.yaml.")
+CollectedAtOption = typer.Option(None, "--collected-at", help="When the collection was really taken, ISO 8601 with "
+                                 "Z or an offset (e.g. the ticket's time, 2026-11-30T10:00:00Z): the machine's "
+                                 "own clock is compared with it, and a clock further off becomes `clock`.")
 
 
 def register(app: typer.Typer, env_app: typer.Typer) -> None:
@@ -53,12 +56,18 @@ def env_import(file: str = typer.Argument(..., help="A collection, a pip freeze 
                name: str = typer.Option(..., "--name", help="Write environments/NAME.yaml."),
                only: Optional[str] = OnlyOption, system_packages: Optional[List[str]] = SystemOption,
                os: Optional[str] = OsOption, allow: Optional[List[str]] = AllowOption, force: bool = ForceOption,
-               project: Optional[str] = ProjectOption):
-    """Turn what a customer sent into environments/NAME.yaml (secrets redacted again on the way in)."""
+               collected_at: Optional[str] = CollectedAtOption, project: Optional[str] = ProjectOption):
+    """Turn what a customer sent into environments/NAME.yaml (secrets redacted again on the way in).
+
+    A wrong clock on the customer's machine is carried over only with --collected-at: the collection's own
+    timestamps come from that very clock, so on their own they cannot show it is wrong.
+    """
     from reprokit.collect.importer import read_collection
 
+    instant = _instant(collected_at, "--collected-at") if collected_at is not None else None
     collection = read_collection(file, allow=allow or ())
-    _write(collection, name=name, only=only, system_packages=system_packages, os=os, force=force, project=project)
+    _write(collection, name=name, only=only, system_packages=system_packages, os=os, force=force, project=project,
+           collected_at=instant)
 
 
 def env_from_image(image: str = typer.Argument(..., help="An image the customer provided (present or pullable)."),
@@ -76,12 +85,32 @@ def env_from_image(image: str = typer.Argument(..., help="An image the customer 
     _write(collection, name=name, only=only, system_packages=system_packages, os=None, force=force, project=project)
 
 
-def _write(collection, *, name, only, system_packages, os, force, project) -> None:
+def _instant(value: str, option: str):
+    """An ISO 8601 date and time with its time zone ('Z' or an offset), as an aware datetime."""
+    from datetime import datetime
+
+    from reprokit.errors import InvalidValue
+
+    example = "2026-11-30T10:00:00Z or 2026-11-30T15:30:00+05:30"
+    try:
+        instant = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidValue(f"{option} {value!r} is not an ISO 8601 date and time", hint=f"write e.g. {example}") \
+            from None
+    if instant.utcoffset() is None:
+        raise InvalidValue(f"{option} {value!r} has no time zone, so the time it names is unknown",
+                           hint=f"add Z for UTC or the offset, e.g. {example}")
+    return instant
+
+
+def _write(collection, *, name, only, system_packages, os, force, project, collected_at=None) -> None:
     from reprokit._console import out
+    from reprokit.aspects.clock import THRESHOLD_S
     from reprokit.collect.importer import to_environment, write_environment
     from reprokit.spec.load import Project
 
-    imported = to_environment(collection, name=name, only=only, system_packages=system_packages or None, os=os)
+    imported = to_environment(collection, name=name, only=only, system_packages=system_packages or None, os=os,
+                              collected_at=collected_at)
     where = Project.at(project)
     path = write_environment(imported, name=name, root=where.root, force=force)
     out.print(f"wrote {where.show(path)}: {imported.data['os']}, {len(imported.data.get('python_packages', []))} "
@@ -91,3 +120,11 @@ def _write(collection, *, name, only, system_packages, os, force, project) -> No
         out.print(f"  placeholder to fill: {place}", markup=False)
     for fact in imported.unreproducible:
         out.print(f"  not reproduced: {fact}", markup=False)
+    machine_time = collection.facts.get("time_epoch")
+    if isinstance(machine_time, (int, float)) and "clock" not in imported.data and collection.kind != "image":
+        if collected_at is None:
+            out.print("  clock: not compared; give --collected-at (e.g. the ticket's time) to carry a wrong clock "
+                      "over", markup=False)
+        else:
+            out.print(f"  clock: {machine_time - collected_at.timestamp():+.0f} s from --collected-at, within "
+                      f"{THRESHOLD_S} s: not set", markup=False)

@@ -8,11 +8,12 @@ import json
 import re
 import shlex
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
-from reprokit.errors import ReprokitError, RunError, SpecError
+from reprokit.errors import InvalidValue, ReprokitError, RunError, SpecError
 from reprokit.redact import Redaction, Summary, is_marker, redact, redact_text
 from reprokit.aspects.base_os import DEBIAN_RELEASES
 from reprokit.aspects.env import IGNORED_IMPORT as IGNORED_ENV
@@ -51,11 +52,15 @@ def collector_script(*, sh: bool = False) -> str:
     folder = resources.files("reprokit.collect.collector")
     if not sh:
         return folder.joinpath("collector.py").read_text(encoding="utf-8")
+    from reprokit.collect.collector.collector import CERTIFICATE
     from reprokit.redact import awk_patterns
 
+    # The certificate pattern holds a tab, CR and newline (never a backslash): awk reads them back from escapes.
+    certificate = CERTIFICATE.replace("\t", "\\t").replace("\r", "\\r").replace("\n", "\\n")
     template = folder.joinpath("collector.sh").read_text(encoding="utf-8")
     return template.replace("REPROKIT_RENDERED=__RENDERED__", "REPROKIT_RENDERED=yes") \
-                   .replace("#@@PATTERNS@@", awk_patterns())
+                   .replace("#@@PATTERNS@@", awk_patterns()) \
+                   .replace("#@@CERTIFICATE@@", f'    certificate = "{certificate}"')
 
 
 # -- reading what the customer sent ------------------------------------------------------------------------
@@ -180,23 +185,31 @@ def from_image(image: str, *, files: Iterable[str] = (), allow: Iterable[str] = 
 
 
 def to_environment(collection: Collection, *, name: str, only: str | None = None,
-                   system_packages: Iterable[str] | None = None, os: str | None = None) -> Imported:
+                   system_packages: Iterable[str] | None = None, os: str | None = None,
+                   collected_at: datetime | None = None) -> Imported:
     """The environment fields a collection implies, in file-contract order, and what it cannot reproduce.
 
     ``only``: pin only that python package and its dependency closure. ``system_packages``: globs of Debian
     packages to pin (default: every installed package whose priority is below 'important', i.e. what
     was added to the base system). ``os``: the base image, when the collection cannot say.
+    ``collected_at``: when the collection was really taken (e.g. the ticket's time, with its time zone);
+    the machine's own clock is compared with it, so a wrong clock can be carried over. Without it, nothing
+    can tell: the collection's own timestamps come from the very clock in question.
     """
     from reprokit.aspects.base import ImportContext
     from reprokit.aspects.registry import ASPECTS
 
+    if collected_at is not None and collected_at.utcoffset() is None:
+        raise InvalidValue(f"collected_at {collected_at.isoformat()!r} has no time zone",
+                           hint="give one, e.g. datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)")
     context = ImportContext(collection.facts, collection.kind,
-                            {"only": only, "system_packages": system_packages, "os": os})
+                            {"only": only, "system_packages": system_packages, "os": os,
+                             "collected_at": collected_at})
     data: dict[str, Any] = {"description": ""}
     for aspect in ASPECTS:  # in registry order: os (and with it python) first
         data.update(aspect.from_collection(context))
     facts, lost = collection.facts, context.lost
-    lost += _host_only(facts)
+    lost += _host_only(facts, data)
     placeholders = [f"env.{k}" for k, v in data["env"].items() if is_marker(v)]
     placeholders += [f"files.{p}" for p, text in data["files"].items() if "<redacted:" in text]
     data["description"] = _description(collection, name, lost, placeholders)
@@ -205,7 +218,8 @@ def to_environment(collection: Collection, *, name: str, only: str | None = None
     return Imported(data, tuple(lost), tuple(placeholders), collection.redactions)
 
 
-def _host_only(facts: dict) -> list[str]:
+def _host_only(facts: dict, data: dict) -> list[str]:
+    """What a container cannot reproduce, besides what the aspects noted; ``data``: the fields imported."""
     host = _mapping(facts.get("host"))
     lost = []
     if facts.get("kernel"):
@@ -215,7 +229,8 @@ def _host_only(facts: dict) -> list[str]:
     if host.get("selinux") not in (None, "", "absent"):
         lost.append(f"SELinux {host['selinux']}: containers here run without it")
     for name, value in _mapping(facts.get("ulimits")).items():
-        lost.append(f"ulimit {name}={value}: not set by environments")
+        if name != "nofile" or _mapping(data.get("limits")).get("nofile") is None:  # else limits.nofile has it
+            lost.append(f"ulimit {name}={value}: not set by environments")
     if str(host.get("in_container", "true")).lower() == "false":
         lost.append("collected on a host, not in a container: its services and init system are not reproduced")
     others = [f"{p} ({v})" for p, v in _mapping(facts.get("pythons")).items()
@@ -263,9 +278,10 @@ def write_environment(imported: Imported, *, name: str, root: Path | str | None 
     check_name(name, "--name")
     path = project.environments / f"{name}.yaml"
     document = CommentedMap(imported.data)
-    for key in ("env", "files"):
-        if key in document:
-            document[key] = CommentedMap(document[key])
+    for key, value in document.items():
+        if isinstance(value, dict):  # config files and CA certificates read as text, not as escaped strings
+            document[key] = CommentedMap({k: _block(v) if f"{key}.{k}" not in imported.placeholders else v
+                                          for k, v in value.items()})
     for place in imported.placeholders:
         key, _, item = place.partition(".")
         document[key].yaml_add_eol_comment("REDACTED by the collector: replace with a test value", item)
@@ -278,6 +294,16 @@ def write_environment(imported: Imported, *, name: str, root: Path | str | None 
     yaml.dump(document, text)
     return write_checked(path, text.getvalue(), force=force, shown=project.show(path),
                          check=lambda: load_environment(name, root=project.root))
+
+
+def _block(value: Any) -> Any:
+    """Multi-line text as a YAML literal block where that keeps it byte for byte, else as it is."""
+    from ruamel.yaml.scalarstring import LiteralScalarString
+
+    if not isinstance(value, str) or "\n" not in value.rstrip("\n") or \
+            any(line != line.rstrip() or not line.isprintable() for line in value.split("\n")):
+        return value
+    return LiteralScalarString(value)
 
 
 def reproducible_facts(facts: dict) -> dict:

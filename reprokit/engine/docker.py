@@ -8,7 +8,9 @@ import signal
 import tarfile
 import threading
 import time
+import uuid
 from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import Callable, Iterator
 
 # testcontainers' reaper (Ryuk) is an image that cannot be pulled where no registry answers; reprokit
@@ -25,6 +27,7 @@ from reprokit.engine.protocol import (KILL_GRACE_S, LABELS, SESSION, BatchOutcom
 from reprokit.errors import EngineError, RunError  # noqa: E402
 
 _live: set[str] = set()
+_networks: set[str] = set()  # networks this process made and has not removed yet
 _creating = 0
 _live_lock = threading.Lock()
 
@@ -101,8 +104,9 @@ class DockerEngine:
         (files by path relative to /, and their owner) is copied in between create and start."""
         _install_cleanup()
         # Safe defaults: never privileged, no added capabilities, no host mounts; `init` reaps zombies of steps.
-        container = _Container(image, command=command, env=dict(config.env), labels={**LABELS, **config.labels},
-                               network_mode=config.network, init=True, privileged=False,
+        container = _Container(image, command=command or None, env=dict(config.env),
+                               labels={**LABELS, **config.labels}, init=True, privileged=False,
+                               **self._network_settings(config),
                                transferables=_transfers(archive, config), **_host_settings(config))
         # The customer's tmpfs mounts; exec, as on a host (Docker's default is noexec).
         container.tmpfs = {path: f"size={size},exec" for path, size in config.tmpfs.items()}
@@ -133,9 +137,40 @@ class DockerEngine:
                     _creating -= 1
 
     @contextmanager
-    def start(self, image: str, config: ContainerConfig) -> Iterator[DockerBox]:
-        with self._container(image, config, command=["sleep", "infinity"]) as container:
+    def start(self, image: str, config: ContainerConfig, *, command: list[str] | None = None,
+              files: dict[str, bytes] | None = None) -> Iterator[DockerBox]:
+        with self._container(image, config, command=["sleep", "infinity"] if command is None else command,
+                             archive=(files, None) if files else None) as container:
             yield DockerBox(container.id, self)
+
+    def _network_settings(self, config: ContainerConfig) -> dict:
+        if config.network in ("bridge", "none", "host"):
+            return {"network_mode": config.network}
+        # testcontainers attaches to a network object by its name, with these aliases.
+        return {"network": SimpleNamespace(name=config.network), "network_aliases": list(config.aliases) or None}
+
+    @contextmanager
+    def network(self, labels: dict[str, str]) -> Iterator[str]:
+        """A user-defined bridge network (its own DNS: containers find each other by alias), labelled like
+        every container, removed when the block ends however it ends."""
+        name = f"reprokit-{SESSION}-{uuid.uuid4().hex[:8]}"
+        try:
+            self.api.create_network(name, driver="bridge", labels={**LABELS, **labels}, check_duplicate=True)
+        except (APIError, DockerException) as error:
+            raise RunError(f"could not create a network for the services: {error}",
+                           hint="'reprokit doctor' checks the engine") from None
+        _install_cleanup()
+        _networks.add(name)
+        try:
+            yield name
+        finally:
+            _networks.discard(name)
+            try:
+                self.api.remove_network(name)
+            except NotFound:
+                pass
+            except (APIError, DockerException):
+                pass  # a container still attached (an interrupted run); `reprokit gc` removes it later
 
     def run_batch(self, image: str, config: ContainerConfig, *, files: dict[str, bytes], command: list[str],
                   collect: str, timeout: float, owner: str | None = None) -> BatchOutcome:
@@ -222,6 +257,19 @@ class DockerBox:
         duration = round(time.monotonic() - started, 3)
         return RunResult(command, code, _text(stdout), _text(stderr), duration, timed_out(code, duration, timeout),
                          oom_killed=code == 137 and _oom_since(self._engine.client, self.id, since))
+
+    def logs(self, *, tail: int = 200) -> str:
+        try:
+            return _text(self._engine.api.logs(self.id, stdout=True, stderr=True, tail=tail))
+        except (APIError, DockerException):
+            return ""
+
+    def exit_code(self) -> int | None:
+        try:
+            state = self._engine.api.inspect_container(self.id)["State"]
+        except (APIError, DockerException):
+            return -1
+        return None if state.get("Running") else state.get("ExitCode", -1)
 
     def put_files(self, folder: str, files: dict[str, bytes], *, owner: str | None = None) -> None:
         try:
@@ -330,12 +378,14 @@ def _text(data: bytes | None) -> str:
 
 def _cleanup_session() -> None:
     """Remove every container this process started and has not removed yet."""
-    if not _live and not _creating:
-        return  # every container went through its context manager, which removed it
+    if not _live and not _creating and not _networks:
+        return  # every container and network went through its context manager, which removed it
     try:
         api = docker.from_env(timeout=30).api
         for container in api.containers(all=True, filters={"label": f"reprokit.session={SESSION}"}):
             api.remove_container(container["Id"], force=True, v=True)
+        for network in api.networks(filters={"label": f"reprokit.session={SESSION}"}):
+            api.remove_network(network["Id"])
     except DockerException:
         pass
 

@@ -58,7 +58,8 @@ class ContainerConfig:
     pids: int | None = None
     nofile: int | None = None  # open files, soft = hard
     shm: str | None = None  # size of /dev/shm
-    network: str = "bridge"
+    network: str = "bridge"  # bridge, none, or the name of a network made with Engine.network()
+    aliases: tuple[str, ...] = ()  # names the container answers to on that network (a service's hostname)
     read_only: bool = False  # root filesystem read-only; `writable` paths get a volume of their own
     tmpfs: dict[str, str] = field(default_factory=dict)  # path -> size
     writable: tuple[str, ...] = ()  # folders that stay writable (and receive copied files) on a read-only root
@@ -128,6 +129,11 @@ class Container(Protocol):
 
     def put_files(self, folder: str, files: dict[str, bytes], *, owner: str | None = None) -> None: ...
 
+    def logs(self, *, tail: int = 200) -> str: ...
+
+    def exit_code(self) -> int | None:
+        """None while the container's own process runs; its exit code once it has ended."""
+
 
 class Engine(Protocol):
     def version(self) -> str: ...
@@ -141,7 +147,14 @@ class Engine(Protocol):
 
     def import_rootfs(self, tarball: str, reference: str) -> str: ...
 
-    def start(self, image: str, config: ContainerConfig) -> AbstractContextManager[Container]: ...
+    def start(self, image: str, config: ContainerConfig, *, command: list[str] | None = None,
+              files: dict[str, bytes] | None = None) -> AbstractContextManager[Container]:
+        """A running container of ``image``, removed when the block ends. ``command`` None keeps it idle (for
+        exec); a service passes its own command, or [] for the image's default. ``files`` (paths relative to /)
+        are copied in before it starts."""
+
+    def network(self, labels: dict[str, str]) -> AbstractContextManager[str]:
+        """A private bridge network, labelled, removed when the block ends; yields its name."""
 
     def run_batch(self, image: str, config: ContainerConfig, *, files: dict[str, bytes], command: list[str],
                   collect: str, timeout: float, owner: str | None = None) -> BatchOutcome: ...

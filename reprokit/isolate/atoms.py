@@ -57,15 +57,14 @@ def flatten_spec(spec: EnvironmentSpec) -> dict[str, str]:
 
 
 def atoms(baseline: EnvironmentSpec, customer: EnvironmentSpec) -> list[Atom]:
-    """Every declared difference between ``baseline`` and ``customer``, one atom each."""
-    before, after = flatten_spec(baseline), flatten_spec(customer)
-    names = [n for n in [*before, *(n for n in after if n not in before)] if before.get(n) != after.get(n)]
-    found = []
-    for i, name in enumerate(names):
-        field_name, _, key = name.partition(".")
-        value = aspect_of(field_name).value(customer, field_name, key or None) if name in after else None
-        found.append(Atom(field_name, key or None, before.get(name), after.get(name), order=i, value=value))
-    return found
+    """Every declared difference between ``baseline`` and ``customer``, one atom each, in registry order."""
+    rows = [row for aspect in ASPECTS for row in aspect.diff(baseline, customer)]
+    return [Atom(aspect_field(name), name.partition(".")[2] or None, before, after, order=i, value=value)
+            for i, (name, before, after, value) in enumerate(rows)]
+
+
+def aspect_field(name: str) -> str:
+    return name.partition(".")[0]
 
 
 def hybrid(baseline: EnvironmentSpec, applied, *, name: str | None = None) -> EnvironmentSpec:

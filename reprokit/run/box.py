@@ -1,6 +1,7 @@
 """Start an environment's container and run commands in it; read facts about it from the inside."""
 from __future__ import annotations
 
+import dataclasses
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
@@ -16,8 +17,14 @@ DEFAULT_TIMEOUT_S = 300.0
 class Box:
     """A started environment: run commands in it, copy files into it, read its facts."""
 
-    def __init__(self, spec: EnvironmentSpec, image: Image, container: Container):
+    def __init__(self, spec: EnvironmentSpec, image: Image, container: Container, services=None):
         self.spec, self.image, self.container = spec, image, container
+        self._services = services
+
+    @property
+    def services(self) -> dict:
+        """The started services by name: ``box.services["db"].host``, ``.port``, ``.env``, ``.version``."""
+        return dict(self._services.running) if self._services else {}
 
     @property
     def id(self) -> str:
@@ -51,10 +58,18 @@ def container_config(spec: EnvironmentSpec, *, labels: dict[str, str] | None = N
 @contextmanager
 def start(spec: EnvironmentSpec, *, engine: Engine | None = None, on_line: Callable[[str], None] | None = None,
           labels: dict[str, str] | None = None, env: dict[str, str] | None = None,
-          image: Image | None = None) -> Iterator[Box]:
-    """Build (if needed) and start ``spec``; the container is removed when the block ends, however it ends."""
+          image: Image | None = None, services: bool = True) -> Iterator[Box]:
+    """Build (if needed) and start ``spec`` (and its services, on a network of their own); everything is removed
+    when the block ends, however it ends."""
+    from reprokit.services.lifecycle import start_services
+
     engine = engine or get_engine()
     image = image or build(spec, engine=engine, on_line=on_line)
     labels = {"reprokit.environment": spec.name[:200], **(labels or {})}
-    with engine.start(image.tag, container_config(spec, labels=labels, env=env)) as container:
-        yield Box(spec, image, container)
+    config = container_config(spec, labels=labels, env=env)
+    wanted = spec if services else spec.model_copy(update={"services": {}})
+    with start_services(wanted, engine=engine, labels=labels, on_line=on_line) as running:
+        if running:
+            config = dataclasses.replace(config, network=running.network)
+        with engine.start(image.tag, config) as container:
+            yield Box(spec, image, container, running)

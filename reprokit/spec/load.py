@@ -209,13 +209,18 @@ def _plain(node: Any, key: Key, doc: Doc) -> Any:
 def _resolve_all_sources(doc: Doc, base: Path, project: Project) -> None:
     """Read every ``{source: path}`` in the fields whose aspects take files (files, ca_certificates, ...)."""
     for name, spec_field in spec_fields().items():
-        if spec_field.sources:
+        if spec_field.sources is True:
             _resolve_sources(doc, (name,), base, project)
+        elif spec_field.sources and isinstance(doc.data.get(name), dict):
+            for key in spec_field.sources(doc.data[name]):  # maps nested in the field (a service's files)
+                _resolve_sources(doc, (name, *key), base, project)
 
 
 def _resolve_sources(doc: Doc, key: Key, base: Path, project: Project) -> None:
     """Replace every ``{source: path}`` under ``doc.data[key]`` by the text of that file."""
-    files = doc.data.get(key[0])
+    files: Any = doc.data
+    for part in key:
+        files = files.get(part) if isinstance(files, dict) else None
     if files is None:
         return
     if not isinstance(files, dict):

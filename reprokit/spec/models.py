@@ -25,6 +25,16 @@ class EnvironmentBase(Frozen):
     description: str = ""
     source: Path | None = Field(default=None, exclude=True, description="the file it was loaded from")
 
+    @model_validator(mode="after")
+    def _aspects_agree(self) -> EnvironmentBase:
+        """Each aspect checks its value against the others (services need a network, say)."""
+        from reprokit.aspects.registry import ASPECTS
+
+        for aspect in ASPECTS:
+            if all(hasattr(self, name) for name in aspect.fields):
+                aspect.validate(self)
+        return self
+
     def start(self, **options):
         """Build if needed and start a container: ``with env.start() as box: box.run("python3 -V")``."""
         from reprokit.run.box import start

@@ -19,7 +19,7 @@ def environment_schema() -> dict:
     from reprokit.aspects.registry import spec_fields
 
     for name, spec_field in spec_fields().items():  # fields whose values may name a file
-        if spec_field.sources and name in props:
+        if spec_field.sources is True and name in props:
             props[name]["additionalProperties"] = {"anyOf": [{"type": "string"}, SOURCE]}
     props["env"]["additionalProperties"] = {"type": ["string", "number"]}
     schema["title"] = "reprokit environment (environments/<name>.yaml)"

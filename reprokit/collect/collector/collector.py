@@ -41,14 +41,21 @@ PEM_BEGIN = "-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----"
 PEM_END = "-----END [A-Z0-9 ]*PRIVATE KEY-----"
 # A config line that assigns a value: `key = v`, `key: v`, `"key": "v",`, `export KEY=v`.
 ASSIGNMENT = "^[ \t]*(export[ \t]+)?[\"']?[A-Za-z0-9_.-]+[\"']?[ \t]*[:=][ \t]*"
-# Maps whose keys are package or program names, never secret names.
-NAME_SAFE = ("debian_packages", "debian_priorities", "rpm_packages", "pythons", "distributions")
+# Maps whose keys are package or program names, host names, mount points or certificate file names, never
+# secret names (an /etc/hosts entry 'auth.acme.internal' keeps its address; its value is still scanned).
+NAME_SAFE = ("debian_packages", "debian_priorities", "rpm_packages", "pythons", "distributions", "etc_hosts",
+             "tmpfs_mounts", "extra_ca_certificates")
+# Maps of PEM texts whose certificate blocks are public: private keys in them are still redacted, and the value
+# patterns apply everywhere except inside a certificate's base64 (where 'AKIA' + 16 capitals can occur by chance).
+PUBLIC_PEM = ("extra_ca_certificates",)
+CERTIFICATE = "-----BEGIN CERTIFICATE-----[A-Za-z0-9+/= \t\r\n]*-----END CERTIFICATE-----"
 MARKER = re.compile(r"^<redacted:[0-9a-f]{12}>$")
 
 _VALUE_RES = [(kind, re.compile("(?P<pre>%s)(?P<secret>%s)(?P<post>%s)" % (pre, secret, post)))
               for kind, pre, secret, post in SECRET_VALUES]
 _PEM_RE = re.compile(PEM_BEGIN + "(?:.|\n)*?" + PEM_END)
 _ASSIGNMENT_RE = re.compile(ASSIGNMENT)
+_CERTIFICATE_RE = re.compile(CERTIFICATE)
 
 
 def marker(value):
@@ -63,11 +70,29 @@ def secret_name(name):
 
 def redact_text(text, where, found):
     """Replace secret-looking values anywhere in ``text``; note each one in ``found`` (never the value)."""
+    return _redact_values(_redact_pem(text, where, found), where, found)
+
+
+def redact_certificates(text, where, found):
+    """A PEM text of public certificates: private keys redacted over the whole text, the value patterns
+    applied everywhere except inside certificate blocks, which stay byte for byte."""
+    text = _redact_pem(text, where, found)
+    pieces, start = [], 0
+    for match in _CERTIFICATE_RE.finditer(text):
+        pieces += [_redact_values(text[start:match.start()], where, found), match.group(0)]
+        start = match.end()
+    return "".join(pieces) + _redact_values(text[start:], where, found)
+
+
+def _redact_pem(text, where, found):
     def pem(match):
         found.append({"where": where, "why": "pem-private-key"})
         return marker(match.group(0))
 
-    text = _PEM_RE.sub(pem, text)
+    return _PEM_RE.sub(pem, text)
+
+
+def _redact_values(text, where, found):
     for kind, pattern in _VALUE_RES:
         def one(match, kind=kind):
             secret = match.group("secret")
@@ -120,6 +145,8 @@ def redact_document(node, allow=(), found=None, path=()):
             here = path + (key,)
             if path and path[-1] == "files" and isinstance(value, str):
                 out[key] = redact_config(value, "files.%s" % key, allow, found)
+            elif path and path[-1] in PUBLIC_PEM and isinstance(value, str):
+                out[key] = redact_certificates(value, ".".join(str(p) for p in here), found)
             elif isinstance(value, (dict, list)):
                 out[key] = redact_document(value, allow, found, here)[0]
             elif isinstance(value, str) and not (path and path[-1] in NAME_SAFE):
@@ -318,6 +345,103 @@ def host_only():
             "in_container": os.path.exists("/.dockerenv") or os.path.exists("/run/.containerenv")}
 
 
+def guarded(reader, empty=None):
+    """``reader()``, or ``empty`` when it fails: one unreadable fact must not cost the customer the others."""
+    try:
+        return reader()
+    except Exception:  # noqa: BLE001 - any failure empties this one fact, never the whole collection
+        return empty
+
+
+def mounts():
+    """(mount point, type, options) from /proc/mounts, in mount order; octal escapes (\\040 = space) decoded."""
+    found = []
+    for line in (read("/proc/mounts", 4 << 20) or "").splitlines():
+        parts = line.split()
+        if len(parts) >= 4:
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), parts[1])
+            found.append((point, parts[2], parts[3].split(",")))
+    return found
+
+
+def shm_kib():
+    """Size of /dev/shm in KiB (Docker's default is 65536, 64m)."""
+    stat = os.statvfs("/dev/shm")
+    return stat.f_blocks * stat.f_frsize // 1024
+
+
+def root_read_only():
+    """Is / mounted read-only (a hardened pod)? The last mount on / is the one in effect; None when none is listed."""
+    options = [options for point, kind, options in mounts() if point == "/"]
+    return "ro" in options[-1] if options else None
+
+
+# Mounts every machine or container has: a tmpfs there is the system's, not the application's.
+SYSTEM_TMPFS = ("/dev", "/run", "/sys", "/proc")
+
+
+def tmpfs_mounts():
+    """{mount point: size} of tmpfs mounts, size as /proc/mounts states it ('16384k'), else as statvfs finds it."""
+    found = {}
+    for point, kind, options in mounts():
+        if kind != "tmpfs" or any(point == p or point.startswith(p + "/") for p in SYSTEM_TMPFS):
+            continue
+        size = [o.split("=", 1)[1] for o in options if o.startswith("size=")]
+        if not size:
+            stat = os.statvfs(point)
+            size = ["%dk" % (stat.f_blocks * stat.f_frsize // 1024)]
+        found[point] = size[0]
+    return found
+
+
+def current_umask():
+    """The umask as 4 octal digits; reading it means setting it, so it is set back at once."""
+    old = os.umask(0o22)
+    os.umask(old)
+    return "%04o" % old
+
+
+CA_FOLDER = "/usr/local/share/ca-certificates"  # where Debian, Ubuntu and Alpine take CAs the distro does not ship
+CA_FILE_LIMIT, CA_TOTAL_LIMIT = 64 * 1024, 1024 * 1024
+
+
+def extra_ca_certificates(folder=CA_FOLDER):
+    """{path under the folder: PEM text} of the *.crt files there (recursively), each and all bounded in size."""
+    found, total = {}, 0
+    for root, dirs, names in os.walk(folder):
+        dirs.sort()
+        for name in sorted(names):
+            path = os.path.join(root, name)
+            if not name.endswith(".crt") or not os.path.isfile(path):
+                continue
+            text = read(path, CA_FILE_LIMIT)
+            if text is None or total + len(text) > CA_TOTAL_LIMIT:
+                continue
+            total += len(text)
+            found[os.path.relpath(path, folder)] = text
+    return found
+
+
+LOCAL_HOSTS = ("localhost", "localhost.localdomain", "localhost4", "localhost6", "broadcasthost")
+
+
+def etc_hosts(own=None):
+    """{name: address} of /etc/hosts beyond the local and IPv6 boilerplate and this machine's own name; the
+    first line naming a host wins, as in the resolver."""
+    own = platform.node() if own is None else own
+    found = {}
+    for line in (read("/etc/hosts") or "").splitlines():
+        words = line.split("#", 1)[0].split()
+        if len(words) < 2 or words[0].startswith("127.") or words[0] == "::1":
+            continue
+        for name in words[1:]:
+            if name in LOCAL_HOSTS or name.startswith(("ip6-", "localhost.")) or \
+                    (own and (name == own or name.startswith(own + ".") or own.startswith(name + "."))):
+                continue
+            found.setdefault(name, words[0])
+    return found
+
+
 def _or_unreadable(text):
     return "<unreadable>" if text is None else text
 
@@ -343,6 +467,16 @@ def collect(options):
         "user": user(),
         "host": host_only(),
         "files": {path: _or_unreadable(read(path)) for path in options.file},
+        "shm_kib": guarded(shm_kib),
+        "root_read_only": guarded(root_read_only),
+        "tmpfs_mounts": guarded(tmpfs_mounts, {}),
+        "hostname": guarded(platform.node, ""),  # uname's nodename, as socket.gethostname() on Linux
+        "umask": guarded(current_umask, ""),
+        "extra_ca_certificates": guarded(extra_ca_certificates, {}),
+        "etc_hosts": guarded(etc_hosts, {}),
+        # The machine's own clock; `env import --collected-at` compares it with when the collection was really
+        # taken (collected_at below comes from the same clock, so it cannot tell a wrong clock).
+        "time_epoch": guarded(lambda: round(time.time(), 3)),
     }
     facts, found = redact_document(facts, allow=set(options.allow))
     return {"format": FORMAT, "version": FORMAT_VERSION, "collector": "python",

@@ -5,6 +5,8 @@
 # from the Python collector, their only source, when the script is written.
 # Usage: sh reprokit-collect.sh [--venv DIR] [--python EXE] [--packages GLOB] [--file PATH]...
 #                               [--allow NAME]... [--output FILE] > collection.json
+# Of the machine's limits, mounts, names, umask, CAs and clock it records what the Python collector does,
+# except tmpfs mounts whose path /proc/mounts escapes (a space is \040), and time_epoch in whole seconds.
 set -u
 REPROKIT_RENDERED=__RENDERED__
 if [ "$REPROKIT_RENDERED" != yes ]; then
@@ -26,13 +28,18 @@ while [ $# -gt 0 ]; do
 $2"; shift 2 ;;
     --allow) allow="$allow $2"; shift 2 ;;
     --output) output=$2; shift 2 ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 
+customer_umask=$(umask)  # before the collector's own umask below
 umask 077
-tmp=$(mktemp -d 2>/dev/null) || { tmp=/tmp/reprokit-collect.$$; mkdir "$tmp" || exit 1; }
+# Scratch space for awk's hashing; a read-only root (a hardened pod) may leave only /dev/shm or the workdir.
+tmp=$(mktemp -d 2>/dev/null) || for dir in /tmp /dev/shm /var/tmp "${HOME:-}" "$PWD"; do
+  [ -n "$dir" ] && mkdir "$dir/reprokit-collect.$$" 2>/dev/null && { tmp=$dir/reprokit-collect.$$; break; }
+done
+[ -n "$tmp" ] && [ -d "$tmp" ] || { echo "collector: no writable folder for scratch files; set TMPDIR" >&2; exit 1; }
 trap 'rm -rf "$tmp"' EXIT
 trap 'rm -rf "$tmp"; exit 1' INT TERM HUP
 
@@ -107,6 +114,44 @@ gather() {
   case "$(first_file /sys/fs/selinux/enforce)" in 1) s=enforcing ;; 0) s=permissive ;; *) s=absent ;; esac
   echo "selinux=$s"
   if [ -e /.dockerenv ] || [ -e /run/.containerenv ]; then echo "in_container=true"; else echo "in_container=false"; fi
+  section number shm_kib; df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 {print $2}'
+  # The last mount on / is the one in effect.
+  section bool root_read_only
+  awk '$2 == "/" {o = $4} END {if (o != "") { ro = (("," o ",") ~ /,ro,/); print (ro ? "true" : "false") }}' /proc/mounts 2>/dev/null
+  # tmpfs mounts of the application: not those every machine or container has under /dev, /run, /sys, /proc.
+  section kv tmpfs_mounts
+  awk '$3 == "tmpfs" && $2 !~ /^[/](dev|run|sys|proc)([/]|$)/ {
+         s = ""; n = split($4, o, ","); for (i = 1; i <= n; i++) if (o[i] ~ /^size=/) s = substr(o[i], 6)
+         print $2 "\t" s }' /proc/mounts 2>/dev/null |
+    while IFS="$(printf '\t')" read -r point size; do
+      case "$point" in *\\*) continue ;; esac
+      [ -n "$size" ] || size=$(df -Pk "$point" 2>/dev/null | awk 'NR == 2 {print $2 "k"}')
+      echo "$point=$size"
+    done
+  section text hostname; uname -n
+  section text umask; case "$customer_umask" in ???) echo "0$customer_umask" ;; *) echo "$customer_umask" ;; esac
+  # /etc/hosts beyond the local and IPv6 boilerplate and this machine's own name; the first line naming a host wins.
+  section kv etc_hosts
+  awk -v own="$(uname -n 2>/dev/null)" '{ sub(/#.*/, ""); if (NF < 2 || $1 ~ /^127[.]/ || $1 == "::1") next
+      for (i = 2; i <= NF; i++) {
+        n = $i
+        if (n ~ /^(localhost|localhost[.].*|localhost4|localhost6|broadcasthost|ip6-.*)$/) continue
+        if (own != "" && (n == own || index(n, own ".") == 1 || index(own, n ".") == 1)) continue
+        if (!(n in seen)) { seen[n] = 1; print n "=" $1 }
+      } }' /etc/hosts 2>/dev/null
+  # CAs the distro does not ship: *.crt under /usr/local/share/ca-certificates, each and all bounded in size.
+  cadir=/usr/local/share/ca-certificates
+  [ -d "$cadir" ] && find "$cadir" -name '*.crt' 2>/dev/null | LC_ALL=C sort | {
+    total=0
+    while IFS= read -r path; do
+      [ -f "$path" ] && [ -r "$path" ] || continue
+      size=$(wc -c < "$path" 2>/dev/null) || continue; [ "$size" -gt 65536 ] && size=65536
+      [ $((total + size)) -gt 1048576 ] && continue
+      total=$((total + size))
+      section pem "${path#"$cadir"/}"; head -c 65536 "$path"; echo
+    done
+  }
+  section number time_epoch; date +%s
   echo "$files" | while IFS= read -r path; do
     [ -n "$path" ] || continue
     section file "$path"
@@ -117,13 +162,14 @@ gather() {
 cat > "$tmp/redact.awk" <<'AWK'
 BEGIN {
 #@@PATTERNS@@
+#@@CERTIFICATE@@
     nwords = split(secret_words, words, " ")
     nsafe = split(name_safe, safe_list, " ")
     for (i = 1; i <= nsafe; i++) safe[safe_list[i]] = 1
     nallow = split(allow_list, allow_items, " ")
     for (i = 1; i <= nallow; i++) allowed[allow_items[i]] = 1
     for (i = 1; i < 32; i++) { c = sprintf("%c", i); ctrl[c] = sprintf("\\u%04x", i); ctrl_chars = ctrl_chars c }
-    kind = ""; nred = 0; facts = ""; files = ""
+    kind = ""; nred = 0; facts = ""; files = ""; pems = ""
 }
 function is_secret_name(name,    lower, ntok, toks, i, j) {
     lower = tolower(name); gsub(/[^a-z0-9]+/, " ", lower); ntok = split(lower, toks, " ")
@@ -141,7 +187,19 @@ function hash(s,    cmd, h) {
     return h ~ /^[0-9a-f]/ ? "<redacted:" substr(h, 1, 12) ">" : "<redacted:no-sha256sum>"
 }
 function note(where, why) { nred++; red_where[nred] = where; red_why[nred] = why }
-function redact_text(s, where,    i, out, rs, rl, m, plen, secret, rest) {
+function redact_text(s, where) { return redact_values(redact_pem(s, where), where) }
+# Public certificates: private keys redacted over the whole text, the value patterns everywhere but inside
+# certificate blocks, which stay byte for byte (as redact_certificates in the Python collector).
+function redact_certificates(s, where,    out, rs, rl) {
+    s = redact_pem(s, where); out = ""
+    while (match(s, certificate)) {
+        rs = RSTART; rl = RLENGTH  # redact_values matches too
+        out = out redact_values(substr(s, 1, rs - 1), where) substr(s, rs, rl)
+        s = substr(s, rs + rl)
+    }
+    return out redact_values(s, where)
+}
+function redact_pem(s, where,    out, rs, rest) {
     out = ""
     while (match(s, pem_begin)) {
         rs = RSTART; rest = substr(s, rs)
@@ -150,7 +208,9 @@ function redact_text(s, where,    i, out, rs, rl, m, plen, secret, rest) {
         out = out substr(s, 1, rs - 1) hash(substr(rest, 1, RSTART + RLENGTH - 1))
         s = substr(rest, RSTART + RLENGTH)
     }
-    s = out s
+    return out s
+}
+function redact_values(s, where,    i, out, rs, rl, m, plen, secret) {
     for (i = 1; i <= nvalues; i++) {
         out = ""
         while (match(s, vpre[i] vsecret[i] vpost[i])) {
@@ -219,6 +279,13 @@ function finish(    i, json, v, where) {
         json = json "]"
     } else if (kind == "text") {
         json = jstr(redact_text(text, name))
+    } else if (kind == "number") {
+        json = (text ~ /^[0-9]+([.][0-9]+)?$/) ? text : "null"
+    } else if (kind == "bool") {
+        json = (text == "true" || text == "false") ? text : "null"
+    } else if (kind == "pem") {
+        pems = pems (pems == "" ? "" : ", ") jstr(name) ": " jstr(redact_certificates(text, "extra_ca_certificates." name))
+        kind = ""; return
     } else if (kind == "file") {
         files = files (files == "" ? "" : ", ") jstr(name) ": " jstr(redact_config(text, "files." name))
         kind = ""; return
@@ -243,7 +310,7 @@ function finish(    i, json, v, where) {
 END {
     finish()
     printf "{\"format\": \"reprokit-collection\", \"version\": 1, \"collector\": \"sh\", \"collected_at\": %s,\n", jstr(collected_at)
-    printf " \"facts\": {\n  %s,\n  \"files\": {%s}},\n \"redactions\": [", facts, files
+    printf " \"facts\": {\n  %s,\n  \"extra_ca_certificates\": {%s},\n  \"files\": {%s}},\n \"redactions\": [", facts, pems, files
     for (i = 1; i <= nred; i++) printf "%s{\"where\": %s, \"why\": %s}", (i > 1 ? ", " : ""), jstr(red_where[i]), jstr(red_why[i])
     printf "]}\n"
 }
