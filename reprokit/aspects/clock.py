@@ -94,7 +94,7 @@ class Clock(Aspect):
         if len(lines) < 2 or not all(line.strip().isdigit() for line in lines[:2]):
             return {}
         faked, real = int(lines[0]), int(lines[1])
-        if abs(faked - real) < 120:
+        if abs(faked - real) < 5:  # two `date` calls a moment apart: the same clock
             return {"clock": "host"}
         shown = datetime.fromtimestamp(faked, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         return {"clock": f"faked: {shown}", "clock_offset_h": f"{round((faked - real) / 3600):+d}"}

@@ -49,8 +49,10 @@ class Hosts(Aspect):
         entries = {}
         for line in sections.get("etc_hosts", []):
             words = line.split("#", 1)[0].split()
+            if own in words[1:]:
+                continue  # the container's own address line, which Docker writes
             for name in words[1:]:
-                if name not in LOCAL and name != own and not name.startswith(own + "."):
+                if name not in LOCAL:
                     entries[name] = words[0]
         return {"hosts": entries}
 

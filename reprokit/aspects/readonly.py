@@ -45,7 +45,7 @@ class ReadOnly(Aspect):
         mounts = {}
         for line in sections.get("tmpfs", []):
             path, _, options = line.partition(" ")
-            if path not in SYSTEM_MOUNTS and not path.startswith(("/proc/", "/sys/")):
+            if path != "/dev" and not path.startswith(("/proc/", "/sys/")):
                 size = next((o.split("=", 1)[1] for o in options.split(",") if o.startswith("size=")), "?")
                 mounts[path] = size
         return {"root_filesystem": (sections.get("root_mount") or ["?"])[0], "tmpfs": mounts}

@@ -100,8 +100,13 @@ def spec_diff(baseline: EnvironmentSpec, environment: EnvironmentSpec) -> list[d
 
 
 def facts_diff(baseline: dict, environment: dict) -> list[dict[str, str]]:
-    """The observed difference between two environments' facts (nested maps compared key by key)."""
-    return _diff(_flatten_facts(baseline), _flatten_facts(environment), "fact")
+    """The observed difference between two environments' facts (nested maps compared key by key). Two values
+    that are both container ids (Docker's default hostname) are noise, not a difference."""
+    rows = _diff(_flatten_facts(baseline), _flatten_facts(environment), "fact")
+    return [r for r in rows if not (CONTAINER_ID.fullmatch(r["baseline"]) and CONTAINER_ID.fullmatch(r["environment"]))]
+
+
+CONTAINER_ID = re.compile(r"[0-9a-f]{12}")
 
 
 def _flatten_facts(facts: dict) -> dict[str, str]:

@@ -153,6 +153,10 @@ def parse_dpkg_list(text: str) -> dict:
 
 # -- from an image -------------------------------------------------------------------------------------------
 
+# Facts of the throwaway container the collector runs in, not of the image: Docker names it (its id), writes its
+# /etc/hosts and sets its mounts and /dev/shm at run time; the clock is this host's, the umask `docker exec`'s.
+CONTAINER_FACTS = ("hostname", "etc_hosts", "umask", "time_epoch", "root_read_only", "tmpfs_mounts", "shm_kib")
+
 
 def from_image(image: str, *, files: Iterable[str] = (), allow: Iterable[str] = (), timeout: float = 300,
                engine=None) -> Collection:
@@ -177,8 +181,9 @@ def from_image(image: str, *, files: Iterable[str] = (), allow: Iterable[str] = 
                        hint="run it by hand: reprokit collect --script c.py && docker run --rm -i "
                             f"{image} python3 - < c.py")
     collection = parse_collection(result.stdout, source=f"image {image}", allow=allow)
-    return Collection(collection.facts, collection.source, "image", collection.collector,
-                      collection.collected_at, collection.redactions)
+    facts = {k: v for k, v in collection.facts.items() if k not in CONTAINER_FACTS}
+    return Collection(facts, collection.source, "image", collection.collector, collection.collected_at,
+                      collection.redactions)
 
 
 # -- collection -> environment ---------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Load environment and case files into frozen specs, with errors that name file, line, field and fix."""
 from __future__ import annotations
 
+import datetime
 import difflib
 import os
 import threading
@@ -201,6 +202,10 @@ def _plain(node: Any, key: Key, doc: Doc) -> Any:
         return float(node) if isinstance(node, float) else int(node)
     if isinstance(node, str):  # ruamel's ScalarString subclasses; a tagged scalar is not a str
         return str(node)
+    if isinstance(node, (datetime.date, datetime.datetime)):
+        written = str(node).replace("T", " ")
+        raise doc.error(key, f"{written} was read as a YAML date, not text",
+                        hint=f'quote it: {dotted(key)}: "{written}"')
     tag = getattr(getattr(node, "tag", None), "value", None) or type(node).__name__
     raise doc.error(key, f"YAML tags and typed values are not supported (found {tag})",
                     hint="write the value as a plain quoted string")

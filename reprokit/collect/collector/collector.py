@@ -349,7 +349,7 @@ def guarded(reader, empty=None):
     """``reader()``, or ``empty`` when it fails: one unreadable fact must not cost the customer the others."""
     try:
         return reader()
-    except Exception:  # noqa: BLE001 - any failure empties this one fact, never the whole collection
+    except Exception:  # whatever it is, it empties this one fact, never the whole collection
         return empty
 
 
@@ -364,10 +364,15 @@ def mounts():
     return found
 
 
+def size_kib(path):
+    """Size of the filesystem mounted at ``path``, in KiB."""
+    stat = os.statvfs(path)
+    return stat.f_blocks * stat.f_frsize // 1024
+
+
 def shm_kib():
     """Size of /dev/shm in KiB (Docker's default is 65536, 64m)."""
-    stat = os.statvfs("/dev/shm")
-    return stat.f_blocks * stat.f_frsize // 1024
+    return size_kib("/dev/shm")
 
 
 def root_read_only():
@@ -387,10 +392,7 @@ def tmpfs_mounts():
         if kind != "tmpfs" or any(point == p or point.startswith(p + "/") for p in SYSTEM_TMPFS):
             continue
         size = [o.split("=", 1)[1] for o in options if o.startswith("size=")]
-        if not size:
-            stat = os.statvfs(point)
-            size = ["%dk" % (stat.f_blocks * stat.f_frsize // 1024)]
-        found[point] = size[0]
+        found[point] = size[0] if size else guarded(lambda: "%dk" % size_kib(point), "")
     return found
 
 

@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
 $2"; shift 2 ;;
     --allow) allow="$allow $2"; shift 2 ;;
     --output) output=$2; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -145,7 +145,7 @@ gather() {
     total=0
     while IFS= read -r path; do
       [ -f "$path" ] && [ -r "$path" ] || continue
-      size=$(wc -c < "$path" 2>/dev/null) || continue; [ "$size" -gt 65536 ] && size=65536
+      size=$(wc -c < "$path" 2>/dev/null | tr -d ' ') || continue; [ "${size:-0}" -gt 65536 ] && size=65536
       [ $((total + size)) -gt 1048576 ] && continue
       total=$((total + size))
       section pem "${path#"$cadir"/}"; head -c 65536 "$path"; echo
