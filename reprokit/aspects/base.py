@@ -83,7 +83,8 @@ class ImportContext:
     facts: dict
     kind: str = "collection"
     options: dict = field(default_factory=dict)
-    lost: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)  # what a container cannot reproduce
+    notes: list[str] = field(default_factory=list)  # how a value was derived, for the description
     data: dict = field(default_factory=dict)  # the fields imported so far (os before python, say)
 
 

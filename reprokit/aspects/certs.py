@@ -89,7 +89,8 @@ class Certificates(Aspect):
         /usr/local/share/ca-certificates); certificates are public, so nothing here is a secret."""
         found = {}
         for name, text in mapping(context.facts.get("extra_ca_certificates")).items():
-            clean = re.sub(r"[^A-Za-z0-9._-]", "-", str(name).removesuffix(".crt"))[:64]
+            stem = str(name).removeprefix("reprokit/").removesuffix(".crt")  # reprokit's own folder: same name back
+            clean = re.sub(r"[^A-Za-z0-9._-]", "-", stem)[:64]
             try:
                 pem_certificates(str(text))
             except ValueError:

@@ -17,7 +17,9 @@ OFFSET = re.compile(r"^([+-])(\d+)([smhdy])$")
 ABSOLUTE = re.compile(r"^\d{4}-\d\d-\d\d( \d\d:\d\d(:\d\d)?)?$")
 UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "y": 365 * 86400}
 TOLERANCE_S = 3600  # facts are read once per image and configuration; an hour covers the runs in between
-THRESHOLD_S = 600  # `env import --collected-at`: a customer clock further off than this becomes `clock`
+# `env import --collected-at`: a customer clock further off than this becomes `clock`. A ticket's time is
+# often written minutes to hours after the collector ran, so only a drift beyond a day is taken as the clock's.
+THRESHOLD_S = 86_400
 
 
 def _clock(value: str | None) -> str | None:
@@ -127,6 +129,8 @@ class Clock(Aspect):
         drift = int(machine_time - truth.timestamp())
         if abs(drift) <= THRESHOLD_S:
             return {}
-        context.lost.append(f"clock: the customer's machine was {drift:+d} s off when collected (threshold "
-                            f"{THRESHOLD_S} s); clock set to that offset")
-        return {"clock": f"{drift:+d}s"}
+        hours = round(drift / 3600)
+        offset = f"{hours // 24:+d}d" if hours % 24 == 0 else f"{hours:+d}h"
+        context.notes.append(f"clock: the customer's machine was {drift:+d} s off when collected (more than "
+                             f"{THRESHOLD_S} s from --collected-at); clock: \"{offset}\"")
+        return {"clock": offset}

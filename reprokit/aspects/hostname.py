@@ -35,5 +35,7 @@ class Hostname(Aspect):
         return None
 
     def from_collection(self, context: ImportContext) -> dict[str, Any]:
+        if context.kind == "image":  # the collector's own throwaway container, not the customer's machine
+            return {}
         name = str(context.facts.get("hostname") or "")
         return {"hostname": name} if name and HOSTNAME.match(name) and "<redacted" not in name else {}

@@ -120,6 +120,9 @@ def _write(collection, *, name, only, system_packages, os, force, project, colle
         out.print(f"  placeholder to fill: {place}", markup=False)
     for fact in imported.unreproducible:
         out.print(f"  not reproduced: {fact}", markup=False)
+    if "clock" in imported.data:
+        out.print(f"  clock: {imported.data['clock']} (the machine's clock was more than {THRESHOLD_S} s from "
+                  "--collected-at)", markup=False)
     machine_time = collection.facts.get("time_epoch")
     if isinstance(machine_time, (int, float)) and "clock" not in imported.data and collection.kind != "image":
         if collected_at is None:

@@ -217,7 +217,8 @@ def to_environment(collection: Collection, *, name: str, only: str | None = None
     lost += _host_only(facts, data)
     placeholders = [f"env.{k}" for k, v in data["env"].items() if is_marker(v)]
     placeholders += [f"files.{p}" for p, text in data["files"].items() if "<redacted:" in text]
-    data["description"] = _description(collection, name, lost, placeholders)
+    data["description"] = _description(collection, name, lost, placeholders) + \
+        ("\nDerived: " + "; ".join(context.notes) + "." if context.notes else "")
     data = {k: v for k, v in data.items() if v not in (None, [], {}) or k == "limits"}
     data = {k: data[k] for k in _contract_order(data)}
     return Imported(data, tuple(lost), tuple(placeholders), collection.redactions)

@@ -162,3 +162,47 @@ def test_sh_collector_runs_where_there_is_no_python_and_redacts_the_same_way(tmp
     imported = to_environment(read_collection(tmp_path / "collection.json"), name="sh-only")
     assert imported.data["os"] == "debian:bookworm" and imported.data["python"] == "system"
     assert "env.DB_PASSWORD" in imported.placeholders and leaked(json.dumps(imported.data)) == []
+
+
+def _self_signed_ca(folder: Path) -> str:
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(folder / "key.pem"), "-out", str(folder / "ca.pem"), "-days", "30",
+                    "-subj", "/CN=collect corp root"], check=True, capture_output=True, timeout=60)
+    return (folder / "ca.pem").read_text()
+
+
+def test_both_collectors_read_back_the_new_dimensions_a_container_was_given_and_import_restores_them(tmp_path):
+    from datetime import datetime, timezone
+
+    pem = _self_signed_ca(tmp_path)
+    declared = EnvironmentSpec(
+        name="collect-dimensions", os="debian:bookworm", python_packages=("six==1.16.0",),
+        limits={"nofile": 256, "shm": "32m"}, read_only=True, tmpfs={"/scratch": "16m"}, hostname="acme-app01",
+        umask="0077", clock="+400d", ca_certificates={"corp-root": pem}, hosts={"billing.acme.internal": "10.1.2.3"})
+    with declared.start() as box:
+        box.put_files({"c.py": collector_script(), "c.sh": collector_script(sh=True)})
+        documents = {}
+        for name, command in (("python", "python3 c.py --packages dpkg"), ("sh", "sh c.sh --packages dpkg")):
+            result = box.run(command, timeout=300)
+            assert result.exit_code == 0, result.stderr
+            documents[name] = json.loads(result.stdout)
+    now = datetime.now(timezone.utc)
+    for name, document in documents.items():
+        facts = document["facts"]
+        assert facts["root_read_only"] is True and facts["tmpfs_mounts"] == {"/scratch": "16384k"}, name
+        assert (facts["ulimits"]["nofile"], facts["shm_kib"], facts["hostname"], facts["umask"]) == \
+            ("256", 32768, "acme-app01", "0077"), name
+        assert facts["etc_hosts"] == {"billing.acme.internal": "10.1.2.3"}, name
+        assert facts["extra_ca_certificates"] == {"reprokit/corp-root.crt": pem}, name
+        assert abs(facts["time_epoch"] - now.timestamp() - 400 * 86400) < 600, name  # libfaketime reached it
+        imported = to_environment(parse_collection(json.dumps(document), source=f"{name}.json"), name="back",
+                                  collected_at=now)
+        data = imported.data
+        assert (data["limits"]["nofile"], data["limits"]["shm"], data["read_only"], data["tmpfs"]) == \
+            (256, "32m", True, {"/scratch": "16m"}), name
+        assert (data["hostname"], data["umask"], data["hosts"]) == \
+            ("acme-app01", "0077", {"billing.acme.internal": "10.1.2.3"}), name
+        assert list(data["ca_certificates"].values()) == [pem], name
+        assert abs(int(data["clock"].rstrip("s")) - 400 * 86400) < 600, name
+        write_environment(imported, name=f"back-{name}", root=tmp_path)
+        assert load_environment(f"back-{name}", root=tmp_path).read_only is True

@@ -169,6 +169,16 @@ def test_from_image_runs_both_collectors_offline_in_a_container_of_the_image():
         from_image("missing:1", engine=engine)
 
 
+def test_from_image_drops_what_describes_the_throwaway_container_rather_than_the_image():
+    container = {"hostname": "3f4e5a6b7c8d", "etc_hosts": {"db": "172.17.0.3"}, "umask": "0077", "shm_kib": 65536,
+                 "time_epoch": 1.0, "root_read_only": False, "tmpfs_mounts": {"/tmp": "4k"}}
+    engine = FakeEngine(collection(**container, extra_ca_certificates={}))
+    result = from_image("acme/app:1", engine=engine)
+    assert not set(container) & set(result.facts) and "extra_ca_certificates" in result.facts
+    data = to_environment(result, name="x").data
+    assert not {"hostname", "hosts", "umask", "tmpfs", "read_only", "clock"} & set(data)
+
+
 def test_the_cli_writes_a_runnable_collector_and_reports_user_mistakes_with_exit_2(tmp_path):
     done = subprocess.run([sys.executable, "-m", "reprokit", "collect", "--script", str(tmp_path / "c.py")],
                           capture_output=True, text=True, timeout=60)

@@ -170,10 +170,9 @@ def test_import_sets_the_clock_to_the_customers_drift_past_the_threshold_and_say
     truth = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
     machine = (truth + timedelta(days=400)).timestamp()
     fields, lost = imported(CLOCK, {"time_epoch": machine}, collected_at=truth)
-    assert fields == {"clock": f"+{400 * 86400}s"}
-    assert spec(**fields).clock == "+34560000s"
-    assert lost == [f"clock: the customer's machine was +34560000 s off when collected (threshold {THRESHOLD_S} s); "
-                    "clock set to that offset"]
+    assert fields == {"clock": "+400d"}
+    assert spec(**fields).clock == "+400d"
+    assert lost == []  # a clock carried over is reproduced, not lost
 
 
 def test_import_leaves_a_clock_within_the_threshold_alone():
@@ -184,10 +183,10 @@ def test_import_leaves_a_clock_within_the_threshold_alone():
 def test_env_import_compares_the_machines_clock_with_when_the_collection_was_really_taken():
     truth = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
     text = json.dumps({"format": "reprokit-collection", "version": 1, "facts": {
-        "os_release": {"ID": "debian", "VERSION_CODENAME": "bookworm"}, "time_epoch": truth.timestamp() - 7200}})
+        "os_release": {"ID": "debian", "VERSION_CODENAME": "bookworm"}, "time_epoch": truth.timestamp() - 3 * 86400}})
     result = to_environment(parse_collection(text, source="c.json"), name="acme", collected_at=truth)
-    assert result.data["clock"] == "-7200s"
-    assert "clock: the customer's machine was -7200 s off" in result.data["description"]
+    assert result.data["clock"] == "-3d"
+    assert "clock: the customer's machine was -259200 s off" in result.data["description"]
     assert "clock" not in to_environment(parse_collection(text, source="c.json"), name="acme").data
 
 
