@@ -18,7 +18,7 @@ from reprokit.engine import SESSION
 from reprokit.errors import ReprokitError
 from reprokit.spec.load import Project, load_case, load_environment
 
-from .conftest import REPROKIT, containers_of, wait_for
+from conftest import REPROKIT, containers_of, wait_for
 
 pytestmark = pytest.mark.integration
 
