@@ -142,6 +142,8 @@ def show_result(result) -> None:
             ("time", lambda r: f"{r.duration_s:.2f}s"),
             ("image", lambda r: "" if not r.image else r.image.tag.split(":")[1][:12] + (" (built)" if r.image.built else "")),
             ("os", lambda r: r.facts.get("os", "")), ("python", lambda r: r.facts.get("python", ""))]
+    for name in sorted({s for r in result.runs.values() for s in r.services}):  # where each service came from
+        rows.append((f"service {name}", lambda r, n=name: _service_line(r.services.get(n))))
     for label, value in rows:
         runs.add_row(label, *(escape(value(r)) for r in result.runs.values()))
     out.print(runs)
@@ -164,6 +166,13 @@ def show_result(result) -> None:
         if run.error:
             err.print(f"{run.role} ({run.name}): {run.error}", markup=False)
     out.print(f"[dim]reproduce: {escape(result.reproduce)}[/dim]", soft_wrap=True)
+
+
+def _service_line(service: dict | None) -> str:
+    if not service:
+        return "(none)"
+    died = f"; DIED during the steps (exit {service.get('exit_code')})" if service.get("died") else ""
+    return f"{service['provenance']}; {service['version'][:40]}; ready in {service['ready_s']:.1f}s{died}"
 
 
 def _relevant_facts(items: list[dict], case) -> list[dict]:

@@ -41,6 +41,7 @@ def gather(case: Case, *, result: dict | None = None, records: list[dict] | None
         "reproduce": reproduce_commands(case, bundle_name=bundle_name),
         "output": {stream: excerpt(diff) for stream, diff in (result or {}).get("diffs", {}).get("output", {}).items()},
         "errors": {role: run["error"] for role, run in runs.items() if run.get("error")},
+        "services": {role: run["services"] for role, run in runs.items() if run.get("services")},
         "history": history_summary(records),
         "not_reproduced": unreproduced(case.environment, runs.get("environment")),
     })[0]
@@ -100,7 +101,8 @@ def latest_result(case: Case, records: list[dict]) -> dict | None:
     runs = {role: {"name": r["environment"], "role": role, "spec_hash": r.get("spec_hash"),
                    "image": {"id": r.get("image_id")}, "matched": r.get("matched"),
                    "error": r["evidence"].get("error"), "rate": r["evidence"].get("rate"),
-                   "attempts": r["evidence"].get("attempts", []), "facts": r["evidence"].get("facts", {})}
+                   "attempts": r["evidence"].get("attempts", []), "facts": r["evidence"].get("facts", {}),
+                   **({"services": r["evidence"]["services"]} if r["evidence"].get("services") else {})}
             for role, r in batch.items()}
     diffs: dict = {"facts": [], "output": {}}
     if set(runs) >= set(ROLES):
@@ -261,6 +263,11 @@ def to_markdown(data: dict) -> str:
             out += [f"### {stream} (baseline → customer, noise masked)", "", _fence(diff, "diff"), ""]
     for role, error in data["errors"].items():
         out += [f"**{role} could not run:**", "", _fence(error, ""), ""]
+    for role, services in data.get("services", {}).items():
+        for name, service in services.items():
+            died = f" — **died during the steps** (exit {service.get('exit_code')})" if service.get("died") else ""
+            out += [f"**{role} service {_inline(name)}:** {_inline(service['provenance'])}; "
+                    f"{_inline(service['version'])}{died}", "", _fence(service.get("log", ""), ""), ""]
     history = data["history"]
     out += ["### History", ""]
     out += [f"- runs recorded: {history['runs']}, bug reproduced in {history['reproduced']}",
@@ -355,6 +362,11 @@ def to_html(data: dict) -> str:
             parts.append(f"<h2>{e(stream)} (baseline &rarr; customer)</h2><pre>{lines}</pre>")
     for role, error in data["errors"].items():
         parts.append(f"<h2>{e(role)} could not run</h2><pre>{e(error)}</pre>")
+    for role, services in data.get("services", {}).items():
+        for name, service in services.items():
+            died = " &mdash; died during the steps" if service.get("died") else ""
+            parts.append(f"<h2>{e(role)} service {e(name)}</h2><p>{e(service['provenance'])}; "
+                         f"{e(service['version'])}{died}</p><pre>{e(service.get('log', ''))}</pre>")
     history = data["history"]
     parts.append(f"<h2>History</h2><p id=\"history\">{history['runs']} run(s), reproduced in "
                  f"{history['reproduced']}; first seen {e(str(history['first_seen'] or 'never'))}, last replay "
