@@ -34,7 +34,8 @@ _hide_flag_types()
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Reproduce customers' bugs in containers that match their environment.")
 env_app = typer.Typer(no_args_is_help=True, help="Environments: declared machines under environments/.")
-images_app = typer.Typer(no_args_is_help=True, help="Base images, made without a registry when needed.")
+images_app = typer.Typer(no_args_is_help=True, help="Images reprokit made: list them, prune them, and make base "
+                                                     "images without a registry.")
 app.add_typer(env_app, name="env")
 app.add_typer(images_app, name="images")
 
@@ -216,6 +217,7 @@ def _register_stages() -> None:
 
     for stage in ("case", "collect", "isolate", "handoff"):
         importlib.import_module(f"reprokit.cli.{stage}").register(app, env_app)
+    importlib.import_module("reprokit.cli.images").register(images_app)
 
 
 _register_stages()
