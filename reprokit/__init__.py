@@ -18,6 +18,8 @@ _EXPORTS = {
     "build_image": ("image.build", "build"), "Image": ("image.build", "Image"),
     "start": ("run.box", "start"), "Box": ("run.box", "Box"), "RunResult": ("run.box", "RunResult"),
     "bootstrap": ("image.base", "bootstrap"),
+    "stored_images": ("image.retention", "stored_images"), "needed_images": ("image.retention", "needed_images"),
+    "plan_prune": ("image.retention", "plan"), "prune_images": ("image.retention", "prune"),
     "run_case": ("case.reproduce", "run_case"), "CaseResult": ("case.reproduce", "CaseResult"),
     "EnvironmentRun": ("case.reproduce", "EnvironmentRun"),
     "replay_cases": ("case.replay", "replay_cases"), "History": ("case.history", "History"),

@@ -50,19 +50,24 @@ def replay_cases(paths: list[str], *, project: str | Path | None = None, jobs: i
 
 
 def summary_table(results: list[CaseResult]):
-    """One row per case; every column but the title keeps its full width, the title wraps in what is left."""
+    """One line per case: every column but the title keeps its full width; the title gets what is left and
+    ends in an ellipsis where it does not fit (wrapped, it took five or six lines a case at 80 columns)."""
+    from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     rows = [(r.case.id, r.case.status.value, r.verdict.value, "yes" if r.as_expected else "NO",
              f"{r.duration_s:.1f}s", r.case.title) for r in results]
-    headers = ("case", "status", "verdict", "as expected", "time")
-    table = Table(title="replay")
+    headers = ("case", "status", "verdict", "expected", "time")
+    # No vertical rules: at 80 columns each one is a character the title needs.
+    table = Table(title="replay", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for i, header in enumerate(headers):
         table.add_column(header, no_wrap=True, min_width=max([len(header), *(len(row[i]) for row in rows)]))
-    table.add_column("title")
+    table.add_column("title", min_width=10)  # may narrow to fit; its text does not wrap
     for row in rows:
         colour = "green" if row[3] == "yes" else "red"
-        table.add_row(*row[:3], f"[{colour}]{row[3]}[/{colour}]", *row[4:])
+        table.add_row(*row[:3], f"[{colour}]{row[3]}[/{colour}]", row[4],
+                      Text(row[5], no_wrap=True, overflow="ellipsis"))
     passed = sum(r.as_expected for r in results)
     table.caption = f"{passed} as expected, {len(results) - passed} not"
     return table

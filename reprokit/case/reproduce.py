@@ -165,7 +165,9 @@ def observe(case: Case, spec: EnvironmentSpec, *, role: str, repeat: int = 1, en
     run = EnvironmentRun(spec.name, role, spec.content_hash())
     labels = {"reprokit.case": case.id[:200], "reprokit.role": role}
     try:
-        run.image = build(image_spec(spec) if overlay else spec, engine=engine, on_line=on_line)
+        # Overlay images are isolation's hybrids: labelled so `reprokit images prune` can drop them first.
+        run.image = build(image_spec(spec) if overlay else spec, engine=engine, on_line=on_line,
+                          kind="hybrid" if overlay else None)
         config = container_config(spec, labels=labels, env=dict(spec.env) if overlay else None)
         files = {**(spec.files if overlay and not spec_is_read_only(config) else {}),
                  **{f"{spec.workdir.rstrip('/')}/{name}": text for name, text in case.files.items()}}

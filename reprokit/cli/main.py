@@ -11,10 +11,31 @@ import typer
 from reprokit import __version__
 from reprokit._console import ProjectOption, err, out, progress
 
+
+
+def _hide_flag_types() -> None:
+    """typer 0.29's rich help prints a value type after every option, flags too (`--help <bool>`), though a
+    flag takes no value; its plain-text help already leaves the type out for flags. Do the same in rich help.
+    (typer vendors its click from 0.29 on, so there is no click-level setting for this.)"""
+    from typer.core import TyperOption
+
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is None or getattr(shown, "hides_flag_types", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return None if getattr(self, "is_flag", False) and not getattr(self, "count", False) else shown(self, ctx)
+
+    display_type_rich.hides_flag_types = True
+    TyperOption.display_type_rich = display_type_rich
+
+
+_hide_flag_types()
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Reproduce customers' bugs in containers that match their environment.")
 env_app = typer.Typer(no_args_is_help=True, help="Environments: declared machines under environments/.")
-images_app = typer.Typer(no_args_is_help=True, help="Base images, made without a registry when needed.")
+images_app = typer.Typer(no_args_is_help=True, help="Images reprokit made: list them, prune them, and make base "
+                                                     "images without a registry.")
 app.add_typer(env_app, name="env")
 app.add_typer(images_app, name="images")
 
@@ -196,6 +217,7 @@ def _register_stages() -> None:
 
     for stage in ("case", "collect", "isolate", "handoff"):
         importlib.import_module(f"reprokit.cli.{stage}").register(app, env_app)
+    importlib.import_module("reprokit.cli.images").register(images_app)
 
 
 _register_stages()

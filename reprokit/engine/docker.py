@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import atexit
+import hashlib
 import io
+import json
 import os
 import signal
 import tarfile
@@ -23,7 +25,7 @@ from requests.exceptions import ConnectionError, RequestException  # noqa: E402
 from testcontainers.core.container import DockerContainer  # noqa: E402
 
 from reprokit.engine.protocol import (KILL_GRACE_S, LABELS, SESSION, BatchOutcome, BuildFailure, BuildOutcome,  # noqa: E402
-                     ContainerConfig, RunResult, owner_alive, timed_out)
+                     ContainerConfig, EngineImage, Layer, RunResult, owner_alive, timed_out)
 from reprokit.errors import EngineError, RunError  # noqa: E402
 
 _live: set[str] = set()
@@ -65,13 +67,43 @@ class DockerEngine:
         except (APIError, DockerException):
             return False
 
-    def import_rootfs(self, tarball: str, reference: str) -> str:
+    def import_rootfs(self, tarball: str, reference: str, *, labels: dict[str, str] | None = None) -> str:
         repository, _, tag = reference.partition(":")
-        self.api.import_image(src=tarball, repository=repository, tag=tag or "latest")
+        changes = [f"LABEL {json.dumps(key)}={json.dumps(value)}" for key, value in (labels or {}).items()]
+        self.api.import_image(src=tarball, repository=repository, tag=tag or "latest", changes=changes or None)
         image = self.image_id(reference)
         if image is None:
             raise EngineError(f"importing {tarball} as {reference} left no image")
         return image
+
+    def images(self) -> list[EngineImage]:
+        return [EngineImage(item["Id"], tuple(t for t in item.get("RepoTags") or () if t != "<none>:<none>"),
+                            dict(item.get("Labels") or {}), int(item.get("Size") or 0), float(item.get("Created") or 0))
+                for item in self.api.images()]
+
+    def image_layers(self, image_id: str) -> tuple[Layer, ...]:
+        """Keyed by the image's history up to each layer: images built from the same cached steps share those
+        entries (and layers), which is how Docker stores them once. Steps that made no layer weigh nothing."""
+        try:
+            history = self.api.history(image_id)
+        except (ImageNotFound, NotFound):
+            return ()
+        chain = hashlib.sha256()
+        layers = []
+        for entry in reversed(history):  # Docker lists the newest step first
+            chain.update(json.dumps([entry.get("Created"), entry.get("CreatedBy"), entry.get("Size")]).encode())
+            if entry.get("Size"):
+                layers.append((chain.hexdigest()[:32], int(entry["Size"])))
+        return tuple(layers)
+
+    def remove_image(self, reference: str) -> None:
+        try:
+            self.api.remove_image(reference, force=False, noprune=False)
+        except (ImageNotFound, NotFound):
+            pass
+        except APIError as error:
+            raise EngineError(f"the engine did not remove {reference}: {error.explanation or error}",
+                              hint="a container still uses it, or another image is built on it") from None
 
     def build(self, dockerfile: str, context: dict[str, bytes], *, tag: str, labels: dict[str, str],
               on_line: Callable[[str], None]) -> BuildOutcome:

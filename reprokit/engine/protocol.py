@@ -113,6 +113,20 @@ class BuildOutcome:
     log: list[str]
 
 
+@dataclass(frozen=True)
+class EngineImage:
+    """One image as the engine lists it (all its tags together), for `reprokit images list|prune`."""
+
+    id: str
+    tags: tuple[str, ...]  # empty for an untagged (dangling) image
+    labels: dict[str, str]
+    size: int  # bytes, layers shared with other images included (what `docker image ls` shows)
+    created: float  # seconds since the epoch
+
+
+Layer = tuple[str, int]  # (key, bytes): two images' layers with one key are the same bytes on disk
+
+
 class BuildFailure(Exception):
     """Raised by an engine when a build fails: the failing step and the log so far."""
 
@@ -145,7 +159,18 @@ class Engine(Protocol):
 
     def pull(self, reference: str) -> bool: ...
 
-    def import_rootfs(self, tarball: str, reference: str) -> str: ...
+    def import_rootfs(self, tarball: str, reference: str, *, labels: dict[str, str] | None = None) -> str: ...
+
+    def images(self) -> list[EngineImage]:
+        """Every image in the engine, tagged or not (not the intermediate layers of builds)."""
+
+    def image_layers(self, image_id: str) -> tuple[Layer, ...]:
+        """An image's layers, bottom first, so shared layers can be counted once; () if it is gone."""
+
+    def remove_image(self, reference: str) -> None:
+        """Remove a tag (the image goes with its last tag), or an untagged image by id. Never forced: an image a
+        container uses, or that another image builds on, stays and EngineError says why. A missing one is no
+        error."""
 
     def start(self, image: str, config: ContainerConfig, *, command: list[str] | None = None,
               files: dict[str, bytes] | None = None) -> AbstractContextManager[Container]:

@@ -177,6 +177,8 @@ def _read_members(path: Path) -> tuple[str, dict[str, bytes]]:
     with archive:
         try:
             for info in archive:
+                if info.isdir() and posixpath.normpath(info.name) == "." and _plain_dots(info.name):
+                    continue  # the folder itself, in an archive re-packed with `tar -czf b.tar.gz -C dir .`
                 name = _safe_name(path, info.name)
                 first, _, rest = name.partition("/")
                 if top is None:
@@ -206,7 +208,13 @@ def _read_members(path: Path) -> tuple[str, dict[str, bytes]]:
     return top, members
 
 
+def _plain_dots(name: str) -> bool:
+    """Only '.' and '/' in ``name`` ('.', './', './.'): the archive's own root, as tar writes it for `-C dir .`."""
+    return set(name) <= {".", "/"} and ".." not in name.split("/")
+
+
 def _safe_name(path: Path, name: str) -> str:
+    """The member's name without a leading './' (`tar -C dir .` writes one), refusing any that leaves the bundle."""
     normal = posixpath.normpath(name)
     if name.startswith(("/", "\\")) or "\\" in name or "\x00" in name or normal.startswith("..") or \
             any(part == ".." for part in name.split("/")) or normal in (".", ""):

@@ -10,6 +10,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Callable
 
+from reprokit import __version__
 from reprokit.engine import Engine, get_engine
 from reprokit.errors import EngineError, ReprokitError
 
@@ -75,7 +76,10 @@ def bootstrap(reference: str, *, engine: Engine | None = None, on_line: Callable
         tarball = Path(tmp) / "rootfs.tar"
         run_streaming(["tar", "-C", str(root), "--numeric-owner", "-cf", str(tarball), "."], say)
         say(f"importing {reference}")
-        engine.import_rootfs(str(tarball), reference)
+        # Labelled so `reprokit images` knows it made this image. Images built on it inherit the labels, so
+        # `reprokit.base` names the reference: only the image tagged so is the base itself.
+        engine.import_rootfs(str(tarball), reference, labels={"reprokit.kind": "base", "reprokit.base": reference,
+                                                               "reprokit.version": __version__})
     return Provision.BOOTSTRAPPED
 
 

@@ -6,12 +6,13 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Literal
 
 from reprokit import __version__
 from reprokit.engine import BuildFailure, Engine, get_engine
 from reprokit.errors import BuildError, EngineError
 from reprokit.image.render import Rendering, render
+from reprokit.image.usage import record_use
 from reprokit.spec.models import EnvironmentSpec
 
 SYSTEM_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem")
@@ -62,18 +63,26 @@ def image_tag(rendering: Rendering, content_hash: str | None = None) -> str:
     return f"reprokit/env:{(content_hash or rendering.content_hash())[:20]}"
 
 
+Kind = Literal["environment", "case", "hybrid"]
+
+
 def build(spec: EnvironmentSpec, *, engine: Engine | None = None, on_line: Callable[[str], None] | None = None,
-          installer: str | None = None) -> Image:
-    """The image of ``spec``, built only if no image with the same content hash exists."""
+          installer: str | None = None, kind: Kind | None = None) -> Image:
+    """The image of ``spec``, built only if no image with the same content hash exists. ``kind`` says what it
+    is for (default: a case's inline environment when the name is "ID/role", else an environment), in its
+    labels and in the record of its last use (`reprokit images list|prune` read both)."""
     engine = engine or get_engine()
     rendering = render_for_build(spec, installer=installer)
     content_hash = rendering.content_hash()
     tag = image_tag(rendering, content_hash)
+    kind = kind or ("case" if "/" in spec.name else "environment")
     existing = engine.image_id(tag)
     if existing:
+        record_use(tag, existing, kind=kind)
         return Image(tag, existing, content_hash, built=False)
     ensure_base_image(engine, spec.os)
-    labels = {"reprokit.environment": spec.name, "reprokit.spec-hash": content_hash, "reprokit.version": __version__}
+    labels = {"reprokit.environment": spec.name, "reprokit.spec-hash": content_hash, "reprokit.version": __version__,
+              "reprokit.kind": kind}
     started = time.monotonic()
     try:
         outcome = engine.build(rendering.dockerfile, rendering.context, tag=tag, labels=labels,
@@ -83,13 +92,16 @@ def build(spec: EnvironmentSpec, *, engine: Engine | None = None, on_line: Calla
         hint = next((h for pattern, h in HINTS if re.search(pattern, "\n".join(tail))), None)
         source = f"reprokit env build {spec.name}" if spec.source else "reprokit env render <the spec>"
         raise BuildError(spec.name, failure.step, tail, hint=hint, reproduce=source) from None
+    record_use(tag, outcome.image_id, kind=kind)
     return Image(tag, outcome.image_id, content_hash, built=True, cached_steps=outcome.cached_steps,
                  total_steps=outcome.total_steps, duration_s=round(time.monotonic() - started, 2))
 
 
 def ensure_base_image(engine: Engine, reference: str) -> None:
     """The base image must be present or pullable; Debian suites can be made with debootstrap."""
-    if engine.image_id(reference) or engine.pull(reference):
+    present = engine.image_id(reference)
+    if present or engine.pull(reference):
+        record_use(reference, present or engine.image_id(reference) or "", kind="base")
         return
     raise EngineError(f"base image {reference} is not present and no registry can provide it",
                       hint=f"make it from the Debian mirror: reprokit images bootstrap {reference}")

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 from reprokit.errors import SpecError
 from reprokit.aspects.base import Merge
 from reprokit.aspects.registry import spec_fields
-from reprokit.spec.models import NAME, Case, EnvironmentSpec, environment_model
+from reprokit.spec.models import NAME, Case, EnvironmentSpec, Step, environment_model
 
 
 
@@ -481,12 +481,30 @@ def load_case(case: str | Path, *, root: Path | str | None = None) -> Case:
         else:
             raise doc.error((role,), f"{value!r} is not an environment name or mapping")
     if isinstance(data.get("steps"), list):
-        data["steps"] = [{"run": s} if isinstance(s, str) else s for s in data["steps"]]
+        data["steps"] = [_step(doc, i, step) for i, step in enumerate(data["steps"])]
     case = _validate(Case, doc, folder=path.parent)
     if case.id != path.parent.name and path.parent.parent == project.cases:
         raise doc.error(("id",), f"{case.id!r} differs from the folder name {path.parent.name!r}",
                         hint=f"rename the folder to cases/{case.id}/ or set id: {path.parent.name}")
     return case
+
+
+def _step(doc: Doc, index: int, step: Any) -> Any:
+    """A step as the Step model reads it: a string is its command. A one-entry mapping whose key is no step
+    field is a command that YAML split at ': ' (`- echo "status: ok"` reads as {'echo "status': 'ok"'});
+    say so, rather than "unknown field 'echo "status'"."""
+    if isinstance(step, str):
+        return {"run": step}
+    if isinstance(step, dict) and len(step) == 1:
+        (key, value), = step.items()
+        if key not in Step.model_fields and not isinstance(value, (dict, list)):
+            shown = "" if value is None else " " + (str(value).lower() if isinstance(value, bool) else str(value))
+            command = f"{key}:{shown}"
+            colon = "': '" if value is not None else "a ':' at its end"
+            raise doc.error(("steps", index), f"this step was read as a mapping ({key!r} -> {value!r}) because of "
+                            f"{colon} in an unquoted string; quote the whole command",
+                            hint="write it as: - '" + command.replace("'", "''") + "'")
+    return step
 
 
 # -- validation -------------------------------------------------------------------------------------------------

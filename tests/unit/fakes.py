@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
-from reprokit.engine import BuildFailure, BuildOutcome, ContainerConfig, RunResult
+from reprokit.engine import BuildFailure, BuildOutcome, ContainerConfig, EngineImage, RunResult
+from reprokit.errors import EngineError
 
 
 @dataclass
@@ -35,8 +37,11 @@ class FakeEngine:
 
     def __init__(self, *, images: dict[str, str] | None = None, pullable: tuple[str, ...] = (),
                  fail_build: BuildFailure | None = None, cached_steps: int = 0):
-        self.images: dict[str, str] = dict(images if images is not None else {
+        self.tags: dict[str, str] = dict(images if images is not None else {  # reference -> image id
             "debian:bullseye": "sha256:bullseye", "debian:bookworm": "sha256:bookworm", "debian:trixie": "sha256:trixie"})
+        self.stored: dict[str, dict] = {}  # image id -> labels, size, created, layers (what `images()` lists)
+        self.in_use: set[str] = set()  # image ids a container uses: remove_image refuses them, as Docker does
+        self.removed_images: list[str] = []
         self.pullable = pullable
         self.fail_build = fail_build
         self.cached_steps = cached_steps
@@ -51,7 +56,45 @@ class FakeEngine:
         return "fake"
 
     def image_id(self, reference: str) -> str | None:
-        return self.images.get(reference)
+        return self.tags.get(reference)
+
+    def add_image(self, *tags: str, id: str | None = None, labels: dict[str, str] | None = None, size: int = 0,
+                  created: float = 0.0, layers: tuple[tuple[str, int], ...] | None = None) -> str:
+        """Put an image in the engine (for `images()`); ``layers`` default to one layer of ``size`` of its own."""
+        image = id or "sha256:" + hashlib.sha256(repr((tags, labels, size, created)).encode()).hexdigest()
+        self.stored[image] = {"labels": dict(labels or {}), "size": size, "created": created,
+                              "layers": layers if layers is not None else ((image, size),)}
+        self.tags.update({tag: image for tag in tags})
+        return image
+
+    def images(self) -> list[EngineImage]:
+        ids = dict.fromkeys([*self.stored, *self.tags.values()])
+        listed = []
+        for image in ids:
+            stored = self.stored.get(image, {})
+            listed.append(EngineImage(image, tuple(t for t, i in self.tags.items() if i == image),
+                                      dict(stored.get("labels", {})), stored.get("size", 0), stored.get("created", 0.0)))
+        return listed
+
+    def image_layers(self, image_id: str) -> tuple[tuple[str, int], ...]:
+        return tuple(self.stored.get(image_id, {}).get("layers", ()))
+
+    def remove_image(self, reference: str) -> None:
+        image = self.tags.get(reference, reference)
+        tags = [t for t, i in self.tags.items() if i == image]
+        if image not in self.stored and not tags:
+            return
+        by_id = reference == image
+        if by_id and len(tags) > 1:
+            raise EngineError(f"the engine did not remove {reference}: referenced in multiple repositories")
+        goes = by_id or tags == [reference]  # the image itself goes, not only one of its tags
+        if goes and image in self.in_use:
+            raise EngineError(f"the engine did not remove {reference}: a container uses it")
+        self.removed_images.append(reference)
+        for tag in tags if by_id else [reference]:
+            del self.tags[tag]
+        if goes:
+            self.stored.pop(image, None)
 
     def build(self, dockerfile: str, context: dict[str, bytes], *, tag: str, labels: dict[str, str],
               on_line: Callable[[str], None]) -> BuildOutcome:
@@ -65,19 +108,18 @@ class FakeEngine:
         for line in log:
             on_line(line)
         image = "sha256:" + hashlib.sha256(dockerfile.encode()).hexdigest()
-        self.images[tag] = image
+        self.add_image(tag, id=image, labels=labels, size=len(dockerfile), created=time.time())
         return BuildOutcome(image, min(self.cached_steps, len(steps)), len(steps), log)
 
     def pull(self, reference: str) -> bool:
         self.pulls.append(reference)
         if reference in self.pullable:
-            self.images[reference] = "sha256:pulled-" + reference
+            self.tags[reference] = "sha256:pulled-" + reference
             return True
         return False
 
-    def import_rootfs(self, tarball: str, reference: str) -> str:
-        self.images[reference] = "sha256:imported-" + reference
-        return self.images[reference]
+    def import_rootfs(self, tarball: str, reference: str, *, labels: dict[str, str] | None = None) -> str:
+        return self.add_image(reference, id="sha256:imported-" + reference, labels=labels)
 
     @contextmanager
     def start(self, image: str, config: ContainerConfig) -> Iterator[FakeContainer]:

@@ -232,3 +232,63 @@ def test_import_adds_the_case_to_the_project_cases_folder(written, tmp_path):
     folder = bundle.import_bundle(written, other)
     assert folder == other / "cases" / "T-1"
     assert load_case("T-1", root=other).title == "it breaks"
+
+
+def repacked(written: Path, tmp_path: Path, change=None) -> Path:
+    """The bundle unpacked and packed again as a person would: `tar -czf b.tar.gz -C dir .` (members './T-1/...'
+    after a '.' member); ``change(dir)`` edits the unpacked files first."""
+    import shutil
+    import subprocess
+
+    unpacked = tmp_path / "unpacked"
+    with tarfile.open(written) as archive:
+        archive.extractall(unpacked, filter="data")
+    if change is not None:
+        change(unpacked)
+    again = tmp_path / "again.tar.gz"
+    subprocess.run([shutil.which("tar") or "tar", "-czf", str(again), "-C", str(unpacked), "."], check=True)
+    return again
+
+
+def test_a_bundle_repacked_with_tar_dot_opens_as_the_same_bundle(project, written, tmp_path):
+    again = repacked(written, tmp_path)
+    with tarfile.open(again) as archive:
+        names = archive.getnames()
+    assert names[0] == "." and "./T-1/case.yaml" in names  # what GNU tar writes for `-C dir .`
+    folder = bundle.open_bundle(again, tmp_path / "dest")
+    original = bundle.open_bundle(written, tmp_path / "first")
+    assert folder == tmp_path / "dest" / "T-1"
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) == \
+        sorted(p.relative_to(original).as_posix() for p in original.rglob("*") if p.is_file())
+    assert load_case(folder, root=tmp_path / "dest").environment.content_hash() == \
+        load_case("T-1", root=project).environment.content_hash()
+
+
+def test_a_repacked_bundle_with_a_changed_file_is_still_refused(written, tmp_path):
+    again = repacked(written, tmp_path, change=lambda d: (d / "T-1" / "files" / "repro.py").write_text("evil\n"))
+    with pytest.raises(BundleError, match=r"files/repro.py: content does not match its sha256"):
+        bundle.open_bundle(again, tmp_path / "dest")
+
+
+def test_a_repacked_bundle_with_a_symlink_is_still_refused(written, tmp_path):
+    again = repacked(written, tmp_path, change=lambda d: (d / "T-1" / "files" / "evil").symlink_to("/etc/passwd"))
+    with pytest.raises(BundleError, match=r"'./T-1/files/evil' -> '/etc/passwd' is a link"):
+        bundle.open_bundle(again, tmp_path / "dest")
+
+
+@pytest.mark.parametrize("name", ["./../escaped.txt", "./T-1/../../escaped.txt", "./T-1/./../../escaped.txt"])
+def test_dot_slash_prefixes_do_not_hide_traversal(written, tmp_path, name):
+    members = {f"./{n}": data for n, data in members_of(written).items()}
+    bad = write_tar(tmp_path / "bad.tar.gz", {**members, name: b"owned\n"})
+    with pytest.raises(BundleError, match="points outside the bundle"):
+        bundle.open_bundle(bad, tmp_path / "dest")
+    assert not (tmp_path / "escaped.txt").exists()
+
+
+@pytest.mark.parametrize("kind", [tarfile.REGTYPE, tarfile.SYMTYPE])
+def test_a_dot_member_that_is_not_a_folder_is_refused(written, tmp_path, kind):
+    dot = tarfile.TarInfo(".")
+    dot.type, dot.linkname = kind, "/" if kind == tarfile.SYMTYPE else ""
+    bad = write_tar(tmp_path / "bad.tar.gz", members_of(written), extra=[dot])
+    with pytest.raises(BundleError, match=r"member '\.' points outside the bundle"):
+        bundle.open_bundle(bad, tmp_path / "dest")

@@ -75,3 +75,34 @@ def test_project_is_found_from_the_current_folder(project):
 def test_version_prints_the_version():
     result = reprokit("--version")
     assert result.returncode == 0 and result.stdout.strip() == __import__("reprokit").__version__
+
+
+def test_help_shows_no_value_type_after_flags():
+    result = subprocess.run([sys.executable, "-m", "reprokit", "--help"], capture_output=True, text=True, timeout=60,
+                            env={**__import__("os").environ, "COLUMNS": "100", "TERMINAL_WIDTH": "100"})
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[1]: line for line in result.stdout.splitlines() if line.strip("│ ").startswith("--")}
+    assert set(lines) >= {"--version", "--help"}
+    assert "<bool>" not in result.stdout
+    assert "Print the version and exit." in lines["--version"] and "Show this message and exit." in lines["--help"]
+
+
+def every_command(command, path=()):
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from every_command(sub, (*path, name))
+
+
+def test_no_command_help_shows_a_type_for_a_flag_but_options_taking_values_keep_theirs():
+    from typer.main import get_command
+    from typer.testing import CliRunner
+
+    from reprokit.cli.main import app
+
+    runner = CliRunner()
+    for path, _ in every_command(get_command(app)):
+        result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "120", "TERMINAL_WIDTH": "120"})
+        assert result.exit_code == 0, (path, result.output)
+        assert "<bool>" not in result.output, (path, result.output)
+    run_help = runner.invoke(app, ["case", "run", "--help"], env={"COLUMNS": "120", "TERMINAL_WIDTH": "120"}).output
+    assert "<int range>" in run_help  # --repeat takes a value: its type stays

@@ -31,3 +31,23 @@ def test_the_mirrors_come_from_deb822_and_one_line_sources(tmp_path):
 
 def test_without_any_source_the_default_mirror_is_used(tmp_path):
     assert host_mirrors(tmp_path) == ("http://deb.debian.org/debian", "http://deb.debian.org/debian-security")
+
+
+def test_a_bootstrapped_base_is_labelled_as_reprokits_base(monkeypatch):
+    from pathlib import Path
+
+    from reprokit.image import base
+    from reprokit.image.retention import ImageKind, stored_images
+
+    def fake_run(command, on_line):
+        if command[0] == "debootstrap":  # what debootstrap leaves that bootstrap() writes into
+            (Path(command[3]) / "etc" / "apt").mkdir(parents=True)
+
+    monkeypatch.setattr(base, "run_streaming", fake_run)
+    monkeypatch.setattr(base.shutil, "which", lambda name: f"/usr/sbin/{name}")
+    monkeypatch.setattr(base.os, "geteuid", lambda: 0)
+    engine = FakeEngine(images={})
+    assert bootstrap("debian:trixie", engine=engine) is Provision.BOOTSTRAPPED
+    [made] = stored_images(engine)
+    assert (made.kind, made.tags) == (ImageKind.BASE, ("debian:trixie",))
+    assert engine.stored[engine.tags["debian:trixie"]]["labels"]["reprokit.base"] == "debian:trixie"

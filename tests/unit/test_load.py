@@ -332,3 +332,30 @@ def test_a_name_too_long_for_a_file_is_an_error_not_a_crash(tmp_path):
         load_environment("a" * 300, root=tmp_path)
     with pytest.raises(SpecError, match="cases/C/case.yaml:3: environment: 'a+' is not an environment"):
         load_case("C", root=tmp_path)
+
+
+def test_a_step_split_at_colon_space_says_to_quote_the_whole_command(tmp_path):
+    steps = "steps:\n  - python3 repro.py\n  - echo \"deploy status: ok\"\n"
+    root = case_project(tmp_path, CASE.replace("steps: [python3 repro.py, {run: python3 repro.py --again, timeout: 60}]\n",
+                                               steps))
+    with pytest.raises(SpecError) as caught:
+        load_case("SUP-1", root=root)
+    error = caught.value
+    assert str(error).startswith("cases/SUP-1/case.yaml:7: steps[1]: this step was read as a mapping")
+    assert "because of ': ' in an unquoted string; quote the whole command" in error.message
+    assert error.hint == """write it as: - 'echo "deploy status: ok"'"""
+    assert "unknown field" not in str(error)
+
+
+def test_the_suggested_quoting_of_a_split_step_loads_as_the_intended_command(tmp_path):
+    fixed = "steps:\n  - 'echo \"deploy status: ok\"'\n  - 'echo it''s: done'\n"
+    root = case_project(tmp_path, CASE.replace("steps: [python3 repro.py, {run: python3 repro.py --again, timeout: 60}]\n",
+                                               fixed))
+    assert [s.run for s in load_case("SUP-1", root=root).steps] == ['echo "deploy status: ok"', "echo it's: done"]
+
+
+def test_a_step_mapping_with_a_misspelt_field_is_still_an_unknown_field(tmp_path):
+    root = case_project(tmp_path, CASE.replace("{run: python3 repro.py --again, timeout: 60}",
+                                               "{run: python3 repro.py --again, timout: 60}"))
+    with pytest.raises(SpecError, match=r"steps\[1\]\.timout: unknown field"):
+        load_case("SUP-1", root=root)

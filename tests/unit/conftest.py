@@ -1,0 +1,12 @@
+"""Unit tests never write outside their tmp folders: image-use records go to one of their own."""
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def image_use_records(tmp_path_factory, monkeypatch):
+    """build() records each image's last use (reprokit/image/usage.py); here, in a folder of the test's own."""
+    folder = tmp_path_factory.mktemp("image-use")
+    monkeypatch.setenv("REPROKIT_IMAGE_USE", str(folder))
+    return folder
