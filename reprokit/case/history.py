@@ -62,6 +62,14 @@ class History:
                   r.get("duration_s"), json.dumps(redact(r.get("evidence", {}))[0], default=str)) for r in rows])
             db.execute("COMMIT")
 
+    def last_durations(self) -> dict[str, float]:
+        """Each case's duration in its last recorded run: the longer of its two environment runs, which run
+        side by side (the build included, as the replay that recorded it saw it)."""
+        query = ("SELECT case_id, MAX(duration_s) FROM runs WHERE id IN (SELECT MAX(id) FROM runs"
+                 " WHERE kind = 'case' AND duration_s IS NOT NULL GROUP BY case_id, role) GROUP BY case_id")
+        with closing(self._connect()) as db:
+            return {case: float(seconds) for case, seconds in db.execute(query)}
+
     def records(self, case_id: str | None = None, *, limit: int | None = None) -> list[dict]:
         query = "SELECT * FROM runs" + (" WHERE case_id = ?" if case_id else "") + " ORDER BY id DESC"
         if limit:

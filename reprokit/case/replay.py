@@ -1,19 +1,24 @@
-"""Replay many cases (CI's regression suite): run them, summarise, and write JUnit XML."""
+"""Replay many cases (CI's regression suite): run them, or one shard of them, summarise, and write JUnit XML."""
 from __future__ import annotations
 
 import shlex
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable, Iterable
 from xml.etree import ElementTree
 
+from reprokit.case.shard import Plan, check_shard, plan
+from reprokit.errors import InvalidValue, ReprokitError
 from reprokit.spec.load import Project, load_case
 from reprokit.redact import redact_text
 from reprokit.case.reproduce import CaseResult, run_case
 from reprokit.spec.models import Case
 
+Found = tuple[Case, Project, "str | None"]  # a case, the project that records it, the command that replays it
 
-def find_cases(paths: list[str], project: Project, scratch: Path) -> list[tuple[Case, Project, str | None]]:
+
+def find_cases(paths: list[str], project: Project, scratch: Path) -> list[Found]:
     """Cases named by folder, case.yaml, bundle (.tar.gz) or ID, each with the project whose history records
     it and, for a bundle, the command that replays it; none named means every case in the project."""
     found = []
@@ -36,17 +41,108 @@ def find_cases(paths: list[str], project: Project, scratch: Path) -> list[tuple[
     return found
 
 
-def replay_cases(paths: list[str], *, project: str | Path | None = None, jobs: int = 1) -> list[CaseResult]:
-    """Load every case first (a bad file stops the replay before anything runs), then run them."""
+def replay_cases(paths: list[str], *, project: str | Path | None = None, jobs: int = 1,
+                 shard: tuple[int, int] | None = None, durations_from: Iterable[str | Path] = (),
+                 on_plan: Callable[[Plan], None] | None = None) -> list[CaseResult]:
+    """Load every case first (a bad file stops the replay before anything runs), keep this ``shard``'s
+    (``(I, N)``, see ``shard_plan``), then run them."""
     where = Project.at(project)
+    if shard is not None:
+        check_shard(*shard)
     with tempfile.TemporaryDirectory(prefix="reprokit-replay-") as scratch:
         cases = find_cases(paths, where, Path(scratch))
+        if shard is not None:
+            chosen = shard_plan(cases, shard[1], durations=recorded_durations(where, durations_from))
+            if on_plan:
+                on_plan(chosen)
+            cases = [item for name, item in named(cases).items() if name in chosen.cases(shard[0])]
         from reprokit._console import progress
 
         with progress(f"replaying {len(cases)} case(s), {jobs} at a time") as on_line:
             with ThreadPoolExecutor(max_workers=jobs) as pool:
                 return list(pool.map(lambda item: run_case(item[0], project=item[1], reproduce=item[2],
                                                            on_line=on_line), cases))
+
+
+def plan_replay(paths: list[str], total: int, *, project: str | Path | None = None,
+                durations_from: Iterable[str | Path] = ()) -> Plan:
+    """How a replay of ``paths`` splits into ``total`` shards, with nothing run (`reprokit replay --dry-run`)."""
+    where = Project.at(project)
+    with tempfile.TemporaryDirectory(prefix="reprokit-replay-") as scratch:
+        return shard_plan(find_cases(paths, where, Path(scratch)), total,
+                          durations=recorded_durations(where, durations_from))
+
+
+def named(cases: list[Found]) -> dict[str, Found]:
+    """Each case under a name that is the same on every runner: its ID, numbered when named twice."""
+    names: dict[str, Found] = {}
+    for item in cases:
+        name, n = item[0].id, 1
+        while name in names:
+            n += 1
+            name = f"{item[0].id}#{n}"
+        names[name] = item
+    return names
+
+
+def case_images(case: Case) -> frozenset[str]:
+    """The image tags a case's two environments need, computed without building anything. A case whose
+    environments cannot be rendered gets a group of its own (its replay will report the error)."""
+    from reprokit.image.build import image_tag, render_for_build
+
+    try:
+        return frozenset(image_tag(render_for_build(spec)) for spec in (case.environment, case.baseline))
+    except (ReprokitError, OSError):
+        return frozenset({f"unrenderable:{case.id}"})
+
+
+def shard_plan(cases: list[Found], total: int, *, durations: dict[str, float] | None = None) -> Plan:
+    """Split found cases into ``total`` shards, cases that need the same images together (see case/shard.py)."""
+    return plan({name: case_images(item[0]) for name, item in named(cases).items()}, total,
+                durations={name: durations[item[0].id] for name, item in named(cases).items()
+                           if durations and item[0].id in durations})
+
+
+HISTORY = "history"  # --durations-from history: the project's history instead of a JUnit report
+
+
+def recorded_durations(project: Project, sources: Iterable[str | Path] = ()) -> dict[str, float]:
+    """Each case's last duration from ``sources``: JUnit XML files or folders of them, or ``"history"`` for the
+    project's history; later sources win. None given: no durations (shards are balanced by count).
+
+    Every runner of a matrix must read the same durations, or the shards overlap and miss cases. A file
+    committed with the cases is the same everywhere; the history is not opted into silently because it
+    changes as cases run: a shard re-run on the machine that ran it before would be cut differently."""
+    durations: dict[str, float] = {}
+    for source in sources:
+        if str(source) == HISTORY:
+            from reprokit.case.history import History, default_path
+
+            path = default_path(project.root)
+            durations |= History(path).last_durations() if path.is_file() else {}
+        else:
+            durations |= junit_durations([Path(source)])
+    return durations
+
+
+def junit_durations(paths: Iterable[Path]) -> dict[str, float]:
+    """``testcase name -> time`` from JUnit XML files, or folders of them (reprokit's reports, or pytest's for
+    ``pytest cases/``); skipped tests are left out (their time says nothing about a run)."""
+    durations: dict[str, float] = {}
+    files = [f for p in map(Path, paths) for f in (sorted(p.glob("*.xml")) if p.is_dir() else [p])]
+    for path in files:
+        try:
+            root = ElementTree.parse(path).getroot()
+        except (OSError, ElementTree.ParseError) as error:
+            raise InvalidValue(f"--durations-from {path}: cannot read it as JUnit XML: {error}",
+                               hint="give a report written by `reprokit replay --junit-xml` or `pytest --junitxml`")
+        for test in root.iter("testcase"):
+            if test.find("skipped") is None and test.get("name") and test.get("time"):
+                try:
+                    durations[test.get("name")] = float(test.get("time"))
+                except ValueError:
+                    continue  # a hand-edited time; the case then weighs the median
+    return durations
 
 
 def summary_table(results: list[CaseResult]):

@@ -191,12 +191,30 @@ def _relevant_facts(items: list[dict], case) -> list[dict]:
 
 def replay(paths: List[str] = typer.Argument(None, help="case folders, case.yaml files or .tar.gz bundles"),
            jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=32, help="cases run at once"),
+           shard: Optional[str] = typer.Option(
+               None, "--shard", metavar="I/N", help="run only shard I of N (from 1): disjoint, together the full "
+               "replay; cases that need the same images stay together; balanced by --durations-from, else by count"),
+           durations_from: Optional[List[str]] = typer.Option(
+               None, "--durations-from", metavar="JUNIT_XML|history", help="balance --shard by the times in this "
+               "JUnit report, folder of reports, or 'history' (repeatable); every runner must read the same ones"),
+           dry_run: bool = typer.Option(False, "--dry-run", help="list the cases (with --shard: this shard's, "
+                                                                 "with their image group and estimate); run none"),
            junit_xml: Optional[Path] = typer.Option(None, "--junit-xml", help="write a JUnit XML report"),
            as_json: bool = typer.Option(False, "--json"),
            project: Optional[str] = ProjectOption):
     from reprokit.case.replay import replay_cases, summary_table, write_junit
+    from reprokit.case.shard import parse_shard
 
-    results = replay_cases(paths or [], project=project, jobs=jobs)
+    chosen = parse_shard(shard) if shard is not None else None  # a bad --shard stops before any case loads
+    if durations_from and not (chosen or dry_run):
+        from reprokit.errors import InvalidValue
+
+        raise InvalidValue("--durations-from balances shards, and no --shard was given",
+                           hint="add --shard I/N, or --dry-run to see the estimates")
+    if dry_run:
+        raise typer.Exit(_list_shard(paths or [], chosen or (1, 1), durations_from or [], project, as_json))
+    results = replay_cases(paths or [], project=project, jobs=jobs, shard=chosen, durations_from=durations_from or [],
+                           on_plan=lambda plan: err.print(plan.describe(chosen[0]), markup=False, soft_wrap=True))
     if as_json:
         sys.stdout.write(json.dumps([r.to_dict() for r in results], indent=2, default=str) + "\n")
     else:
@@ -205,6 +223,30 @@ def replay(paths: List[str] = typer.Argument(None, help="case folders, case.yaml
         write_junit(results, junit_xml)
     codes = [exit_code(r) for r in results]
     raise typer.Exit(max(codes, default=0))
+
+
+def _list_shard(paths: list[str], shard: tuple[int, int], durations_from: list[str], project, as_json: bool) -> int:
+    from rich.table import Table
+
+    from reprokit.case.replay import plan_replay
+    from reprokit.case.shard import Balance
+
+    index, total = shard
+    plan = plan_replay(paths, total, project=project, durations_from=durations_from)
+    rows = [{"case": case, "group": group.name, "estimate": group.seconds / len(group.cases)}
+            for group in plan.shards[index - 1] for case in group.cases]
+    if as_json:
+        sys.stdout.write(json.dumps({"shard": f"{index}/{total}", "plan": plan.fingerprint,
+                                     "balance": plan.balance.value, "cases": sorted(r["case"] for r in rows),
+                                     "groups": rows, "shard_estimates": [plan.seconds(i) for i in range(1, total + 1)]},
+                                    indent=2) + "\n")
+        return 0
+    table = Table("case", "image group", "estimate", title=f"shard {index}/{total}")
+    for row in sorted(rows, key=lambda r: (r["group"], r["case"])):
+        table.add_row(row["case"], row["group"], f"{row['estimate']:.1f}s" if plan.balance is Balance.TIME else "")
+    out.print(table)
+    err.print(plan.describe(index), markup=False, soft_wrap=True)
+    return 0
 
 
 def history(case_id: Optional[str] = typer.Argument(None), limit: int = typer.Option(50, help="newest N"),

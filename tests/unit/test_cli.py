@@ -106,3 +106,22 @@ def test_no_command_help_shows_a_type_for_a_flag_but_options_taking_values_keep_
         assert "<bool>" not in result.output, (path, result.output)
     run_help = runner.invoke(app, ["case", "run", "--help"], env={"COLUMNS": "120", "TERMINAL_WIDTH": "120"}).output
     assert "<int range>" in run_help  # --repeat takes a value: its type stays
+
+@pytest.mark.parametrize("shard, message", [("0/2", "--shard '0/2': the shard must be between 1 and 2"),
+                                            ("3/2", "--shard '3/2': the shard must be between 1 and 2"),
+                                            ("a/b", "--shard 'a/b' is not I/N")])
+def test_a_bad_shard_is_a_user_mistake_before_any_case_loads(project, shard, message):
+    (project / "cases" / "BROKEN-1").mkdir(parents=True)
+    (project / "cases" / "BROKEN-1" / "case.yaml").write_text("id: [\n")  # would fail first if cases were loaded
+    assert_user_mistake(reprokit("replay", "--shard", shard, "-C", str(project)), message, "hint: shards are numbered"
+                        if shard != "a/b" else "hint: give this runner's shard")
+
+
+def test_a_durations_report_that_is_missing_is_a_user_mistake(project):
+    assert_user_mistake(reprokit("replay", "--shard", "1/2", "--dry-run", "--durations-from", "nope.xml", "-C",
+                                 str(project)), "--durations-from nope.xml: cannot read it as JUnit XML")
+
+
+def test_durations_without_a_shard_are_a_user_mistake(project):
+    assert_user_mistake(reprokit("replay", "--durations-from", "history", "-C", str(project)),
+                        "--durations-from balances shards, and no --shard was given")

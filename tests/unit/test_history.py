@@ -48,3 +48,23 @@ def test_secret_looking_values_in_evidence_are_redacted_before_they_are_stored(t
     assert b"hunter2" not in stored and token.encode() not in stored
     evidence = history.records()[0]["evidence"]
     assert evidence["env"]["DB_PASSWORD"].startswith("<redacted:") and "<redacted:" in evidence["stdout"]
+
+
+def _create_and_write(path, worker, start):
+    start.wait()
+    history = History(path)  # every process may be the one that creates the database and turns on WAL
+    for i in range(10):
+        history.record([row(case=f"W{worker}-{i}")])
+
+
+def test_processes_that_open_a_new_history_at_once_lose_no_record(tmp_path):
+    """pytest -n 2 (xdist): two workers may both find no history yet and create it at the same moment."""
+    path = tmp_path / "fresh" / "h.sqlite"
+    start = multiprocessing.Barrier(4)
+    workers = [multiprocessing.Process(target=_create_and_write, args=(path, w, start)) for w in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    assert [w.exitcode for w in workers] == [0, 0, 0, 0]
+    assert len(History(path).records()) == 40
