@@ -7,10 +7,10 @@ provenance line saying what was built instead of what. Pure: nothing here talks 
 """
 from __future__ import annotations
 
-from .kind import Kind, Release, ServiceKind, StandIn
+from .kind import Kind, Release, ServiceKind, StandIn, version_in
 from .recipes import Recipe, recipe_for
 from .reference import ImageReference, parse_reference
-from .registry import KINDS, available_images, kind, kind_for
+from .registry import KINDS, available_images, get_kind, kind_for
 
 __all__ = ["KINDS", "ImageReference", "Kind", "Recipe", "Release", "ServiceKind", "StandIn", "available_images",
-           "kind", "kind_for", "parse_reference", "recipe_for"]
+           "get_kind", "kind_for", "parse_reference", "recipe_for", "version_in"]

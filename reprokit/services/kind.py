@@ -1,6 +1,8 @@
 """What a service kind is: the official image it stands in for, the releases Debian ships, its commands."""
 from __future__ import annotations
 
+import re
+
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -69,6 +71,12 @@ class Kind(Protocol):
 
     def version_command(self, env: Mapping[str, str], command: Sequence[str] = ()) -> list[str]:
         """An argv run inside the service container that prints the running server's version string."""
+
+
+def version_in(output: str) -> str | None:
+    """The first dotted version in a version command's output: 'PostgreSQL 15.20 (Debian ...)' -> '15.20'."""
+    match = re.search(r"\b(\d+\.\d+(?:\.\d+)?)", output)
+    return match.group(1) if match else None
 
 
 def version_key(version: str) -> tuple[int, ...]:

@@ -39,14 +39,12 @@ def nearest_to_mysql(version: str | None) -> str:
     """The MariaDB series closest to a MySQL version: 5.x -> 10.5, 8.0 -> 10.11, 8.4 and later -> 11.8.
 
     By age and by the SQL a MySQL user of that version writes (window functions, CTEs, JSON functions);
-    none of them is MySQL.
+    none of them is MySQL. A bare "8", like "latest", follows MySQL's newest line (8.4 LTS, then 9.x).
     """
-    if version is None:
-        return RELEASES[-1].series
-    parts = tuple(int(p) for p in version.split("."))
+    parts = tuple(int(p) for p in version.split(".")) if version else (99,)
     if parts[0] < 8:
         return "10.5"
-    if parts[:2] == (8, 0) or parts == (8,):
+    if parts[:2] == (8, 0):
         return "10.11"
     return "11.8"
 

@@ -77,7 +77,7 @@ class Postgres:
             "RUN set -eux; install -d -o postgres -g postgres -m 700 /var/lib/reprokit; \\\n"
             f"    setpriv --reuid=postgres --regid=postgres --init-groups initdb --username=postgres --no-sync "
             f"-D {TEMPLATE}; \\\n"
-            "    echo 'CREATE ROLE reprokit_init SUPERUSER;' | setpriv --reuid=postgres --regid=postgres "
+            "    echo 'CREATE ROLE reprokit_init SUPERUSER LOGIN;' | setpriv --reuid=postgres --regid=postgres "
             f"--init-groups postgres --single -D {TEMPLATE} postgres; \\\n"
             f"    echo \"LANG=$LANG\" > {TEMPLATE}.env\n",
             # SIGINT is PostgreSQL's fast shutdown, the official image's STOPSIGNAL.

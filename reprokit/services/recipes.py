@@ -8,7 +8,7 @@ from types import MappingProxyType
 from reprokit.errors import InvalidValue
 from .kind import Kind, Release, ServiceKind, StandIn, version_key
 from .reference import ImageReference, parse_reference
-from .registry import available_images, kind, kind_for
+from .registry import available_images, get_kind, kind_for
 
 # Where the official image of a series is built on another distribution than Debian's glibc.
 NON_DEBIAN_VARIANTS = ("alpine", "jammy", "noble", "focal", "ubi", "oracle", "oraclelinux")
@@ -24,30 +24,31 @@ class Recipe:
     package: str                      # "postgresql-15"
     series: str                       # the release line built: "15"
     version: str                      # the upstream version the suite had when recorded: "15.20"
+    port: int                         # the port the server listens on by default
     dockerfile: str                   # FROM debian:<suite> ...
     context: Mapping[str, bytes] = field(hash=False)   # files the Dockerfile copies: docker-entrypoint.sh
-    port: int = 0                     # the port the server listens on by default
     notes: tuple[str, ...] = ()       # where it differs from what was asked, said in provenance
 
     def provenance(self, observed: str | None = None) -> str:
         """'postgres:15 -> built from Debian bookworm postgresql-15 15.20', plus the notes.
 
-        ``observed``: the version the built server reported, when known; the recorded one otherwise.
+        ``observed``: the version the built server reported (``version_in`` of the version command's output),
+        when known; the version recorded in the kind's release table otherwise.
         """
         text = f"{self.image} -> built from Debian {self.suite} {self.package} {observed or self.version}"
         return text + "".join(f"; {note}" for note in self.notes)
 
     def ready_command(self, env: Mapping[str, str], command: Sequence[str] = ()) -> list[str]:
         """An argv, run inside the service container, that exits 0 once the server takes connections."""
-        return kind(self.kind).ready_command(env, command)
+        return get_kind(self.kind).ready_command(env, command)
 
     def version_command(self, env: Mapping[str, str], command: Sequence[str] = ()) -> list[str]:
         """An argv, run inside the service container, that prints the running server's version string."""
-        return kind(self.kind).version_command(env, command)
+        return get_kind(self.kind).version_command(env, command)
 
     def env_problems(self, env: Mapping[str, str]) -> tuple[str, ...]:
         """Why the service would not start with ``env``, or would ignore one of its variables."""
-        return kind(self.kind).env_problems(env)
+        return get_kind(self.kind).env_problems(env)
 
 
 def recipe_for(image: str, *, allow_mysql: bool = False) -> Recipe:
@@ -75,9 +76,9 @@ def recipe_for(image: str, *, allow_mysql: bool = False) -> Recipe:
     if stand_in is not None:
         notes.append(stand_in.caveat)
     return Recipe(kind=service.kind, image=image, suite=release.suite, package=release.package,
-                  series=release.series, version=release.version,
+                  series=release.series, version=release.version, port=service.port,
                   dockerfile=service.dockerfile(release, image=image, stand_in=stand_in),
-                  context=MappingProxyType(service.context(release)), port=service.port, notes=tuple(notes))
+                  context=MappingProxyType(service.context(release)), notes=tuple(notes))
 
 
 def _choose_release(service: Kind, reference: ImageReference,
@@ -129,7 +130,7 @@ def _variant_notes(reference: ImageReference, release: Release) -> list[str]:
 def _no_recipe_reason(reference: ImageReference) -> str:
     if not reference.official:
         return (f"'{'/'.join(reference.namespace + (reference.repository,))}' is not a Docker official image, "
-                "and recipes stand in for official images only")
+                "the only images recipes stand in for")
     return f"reprokit has no Debian recipe for '{reference.repository}'"
 
 

@@ -14,7 +14,7 @@ KINDS: tuple[Kind, ...] = (
 )
 
 
-def kind(service_kind: ServiceKind) -> Kind:
+def get_kind(service_kind: ServiceKind) -> Kind:
     """The implementation of ``service_kind``."""
     return next(k for k in KINDS if k.kind is service_kind)
 
