@@ -420,6 +420,51 @@ def replay_jobs(project: Project, runs: int) -> list[Figure]:
 # -- main --------------------------------------------------------------------------------------------------------
 
 
+def service_start(runs: int) -> list[Figure]:
+    """postgres:15 from start to ready: reprokit's services (network, container, readiness by pg_isready) against
+    plain `docker network create` + `docker run -d` + a `docker exec pg_isready` loop of the same image."""
+    from reprokit.engine import get_engine
+    from reprokit.services.images import service_image
+    from reprokit.services.lifecycle import start_services
+    from reprokit.spec.models import environment_model
+
+    engine = get_engine()
+    env = {"POSTGRES_PASSWORD": "example", "POSTGRES_USER": "app", "POSTGRES_DB": "app"}
+    spec = environment_model().model_validate({"name": "bench-services", "os": "debian:bookworm",
+                                                "services": {"db": {"image": "postgres:15", "env": env}}})
+    image = service_image("postgres:15", engine=engine)  # built once (a Debian recipe here), not timed
+
+    def reprokit_start() -> None:
+        with start_services(spec, engine=engine, labels={"reprokit.purpose": "bench"}):
+            pass
+
+    def plain_start() -> None:
+        network = f"rk-bench-{os.getpid()}"
+        sh("/usr/bin/docker", "network", "create", "--label", "reprokit.session=bench", network)
+        try:
+            name = sh("/usr/bin/docker", "run", "-d", "--init", "--label", "reprokit.session=bench", "--network",
+                      network, "--network-alias", "db", *(f"-e{k}={v}" for k, v in env.items()),
+                      image.tag).stdout.strip()
+            try:
+                while sh("/usr/bin/docker", "exec", name, "pg_isready", "-q", "-h", "127.0.0.1", "-U", "app",
+                         check=False).returncode != 0:
+                    time.sleep(0.1)
+            finally:
+                sh("/usr/bin/docker", "rm", "-f", name)
+        finally:
+            sh("/usr/bin/docker", "network", "rm", network)
+
+    ours, plain = [], []
+    for _ in range(runs):  # interleaved, so load drifts hit both alike
+        ours += clock(reprokit_start, 1)
+        plain += clock(plain_start, 1)
+    return [Figure("service start to ready (postgres:15)", median(ours), median(plain),
+                   "docker run + pg_isready loop", "<= 1.5x", median(ours) <= 1.5 * median(plain),
+                   note=image.provenance, samples={"reprokit": ours, "plain": plain},
+                   why=f"{median(ours) / median(plain):.2f}x: both wait for initdb; reprokit adds the network, "
+                       "the version query and testcontainers' create/start")]
+
+
 def remove_images(created: list[str]) -> None:
     """Remove the images this run made (newest first: reprokit's builds before the bases they stand on)."""
     for tag in reversed(created):
@@ -447,15 +492,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="runs per cheap figure (median)")
     parser.add_argument("--cold-runs", type=int, default=2, help="cold builds per installer (each 0.5-3 min)")
     parser.add_argument("--rebuild-runs", type=int, default=3, help="rebuilds per installer after a pin change (at most 7)")
-    parser.add_argument("--only", nargs="*", default=None, help="help warm unchanged rebuild replay")
+    parser.add_argument("--only", nargs="*", default=None, help="help warm unchanged rebuild replay services")
     args = parser.parse_args(argv)
-    chosen = set(args.only or ["help", "warm", "unchanged", "rebuild", "replay"])
+    chosen = set(args.only or ["help", "warm", "unchanged", "rebuild", "replay", "services"])
     figures, created = [], []
     with tempfile.TemporaryDirectory(prefix="reprokit-bench-") as scratch:
         project = make_project(Path(scratch), cases=10)
         plan = [("help", lambda: help_time(args.runs)), ("warm", lambda: warm_case_run(project, args.runs)),
                 ("unchanged", lambda: unchanged_build(project, args.runs)),
                 ("replay", lambda: replay_jobs(project, args.runs)),
+                ("services", lambda: service_start(args.runs)),
                 ("rebuild", lambda: pin_rebuild_and_installers(project, args.rebuild_runs, args.cold_runs, created))]
         try:
             for name, measure in plan:
