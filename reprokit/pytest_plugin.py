@@ -41,7 +41,7 @@ class CaseItem(pytest.Item):
     """One case, run in its environment and its baseline; passes when the outcome matches its status."""
 
     def runtest(self):
-        from reprokit.spec.load import Project, load_case
+        from reprokit.contract.load import Project, load_case
         from reprokit.case.reproduce import run_case
 
         project = Project(self.path.parent.parent.parent)
@@ -74,7 +74,7 @@ class CaseItem(pytest.Item):
 
 def _project_root(request) -> Path:
     """The project of the test file: the nearest folder up from it that has environments/."""
-    from reprokit.spec.load import Project
+    from reprokit.contract.load import Project
 
     test_file = Path(request.path)
     found = next((f for f in test_file.parents if (f / "environments").is_dir()), None)
@@ -84,7 +84,7 @@ def _project_root(request) -> Path:
 @pytest.fixture
 def reprokit_env(request):
     """Start an environment by name: ``box = reprokit_env("baseline")``; removed after the test."""
-    from reprokit.spec.load import load_environment
+    from reprokit.contract.load import load_environment
 
     root = _project_root(request)
     with ExitStack() as stack:

@@ -15,7 +15,7 @@ from pathlib import Path
 from reprokit.isolate.ddmin import Trial, search
 from reprokit.case.reproduce import image_spec
 from reprokit.isolate.isolation import atoms, grouping, hybrid
-from reprokit.spec.models import EnvironmentSpec
+from reprokit.contract.models import EnvironmentSpec
 
 
 def plain(n: int, culprit_sets):

@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from reprokit.image.build import build, render_for_build  # noqa: E402
 from reprokit.engine import get_engine, set_engine  # noqa: E402
-from reprokit.spec.load import Project, load_case, load_environment  # noqa: E402
+from reprokit.contract.load import Project, load_case, load_environment  # noqa: E402
 from reprokit.case.reproduce import run_case  # noqa: E402
 
 PROBE = '''import sqlite3
@@ -426,7 +426,7 @@ def service_start(runs: int) -> list[Figure]:
     from reprokit.engine import get_engine
     from reprokit.services.images import service_image
     from reprokit.services.lifecycle import start_services
-    from reprokit.spec.models import environment_model
+    from reprokit.contract.models import environment_model
 
     engine = get_engine()
     env = {"POSTGRES_PASSWORD": "example", "POSTGRES_USER": "app", "POSTGRES_DB": "app"}

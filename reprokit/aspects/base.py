@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar
 
-if TYPE_CHECKING:
-    from reprokit.spec.models import EnvironmentSpec
+# An aspect sees the whole environment (reprokit.contract.models.EnvironmentSpec), which is built from the
+# aspects' fields: naming that class here would tie the two modules in a circle.
+EnvironmentSpec = Any
 
 
 class Merge(str, Enum):

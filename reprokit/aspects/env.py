@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator
 
 from reprokit.aspects.base import Aspect, ImportContext, Layer, Merge, SpecField, mapping
-from reprokit.spec.values import ENV_NAME
+from reprokit.contract.values import ENV_NAME
 
 # Variables a container sets for itself; not part of what an environment declares.
 IGNORED_FACTS = {"HOSTNAME", "HOME", "SHLVL", "PWD", "_", "OLDPWD", "LD_PRELOAD"}  # LD_PRELOAD: the clock's

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from reprokit.aspects.base import Aspect, ImportContext, Layer, Merge, SpecField, mapping
-from reprokit.spec.values import absolute
+from reprokit.contract.values import absolute
 
 from pydantic import AfterValidator
 from typing import Annotated

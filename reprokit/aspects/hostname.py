@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator
 
 from reprokit.aspects.base import Aspect, ImportContext, SpecField
-from reprokit.spec.values import HOSTNAME
+from reprokit.contract.values import HOSTNAME
 
 
 def _hostname(value: str | None) -> str | None:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator
 
 from reprokit.aspects.base import Aspect, ImportContext, Merge, SpecField, mapping
-from reprokit.spec.values import HOSTNAME
+from reprokit.contract.values import HOSTNAME
 
 LOCAL = ("localhost", "ip6-localhost", "ip6-loopback", "ip6-localnet", "ip6-mcastprefix", "ip6-allnodes",
          "ip6-allrouters")

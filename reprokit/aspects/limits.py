@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from reprokit.aspects.base import Aspect, ImportContext, Merge, SpecField, mapping
-from reprokit.spec.values import Frozen, size, size_bytes
+from reprokit.contract.values import Frozen, size, size_bytes
 
 DEFAULT_LIMITS = {"memory": "2g", "pids": 1024}
 MAX_NOFILE = 1 << 20  # the kernel's default fs.nr_open

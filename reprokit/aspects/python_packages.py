@@ -8,7 +8,7 @@ from pydantic import AfterValidator
 
 from reprokit.aspects.base import Aspect, ImportContext, Layer, Merge, SpecField, mapping
 from reprokit.errors import InvalidValue, ReprokitError
-from reprokit.spec.values import pip_requirement_name, unique
+from reprokit.contract.values import pip_requirement_name, unique
 
 VENV = "/opt/reprokit/venv"
 BUILD_CA = "/tmp/reprokit-build-ca.pem"
@@ -59,7 +59,7 @@ class PythonPackages(Aspect):
     def check(self, spec, facts) -> str | None:
         from packaging.utils import canonicalize_name
 
-        from reprokit.spec.values import pinned_version
+        from reprokit.contract.values import pinned_version
 
         installed = {canonicalize_name(k): v for k, v in facts.get("pip_freeze", {}).items()}
         missing = [f"python package {pin}: found {installed.get(pip_requirement_name(pin), 'not installed')}"

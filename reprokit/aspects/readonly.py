@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator
 
 from reprokit.aspects.base import Aspect, ImportContext, Merge, SpecField, mapping
-from reprokit.spec.values import SIZE, absolute, size_bytes
+from reprokit.contract.values import SIZE, absolute, size_bytes
 
 # Mounts every container has; a collection's tmpfs at these paths says nothing about the customer's setup.
 SYSTEM_MOUNTS = ("/dev", "/dev/shm", "/run", "/run/lock", "/sys", "/proc", "/tmp/.reprokit")

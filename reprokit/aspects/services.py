@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field, model_validator
 
 from reprokit.aspects.base import Aspect, Merge, SpecField, mapping
-from reprokit.spec.values import ENV_NAME, Frozen, absolute
+from reprokit.contract.values import ENV_NAME, Frozen, absolute
 
 # A service's name is its hostname on the run's network: one DNS label.
 SERVICE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")

@@ -8,7 +8,7 @@ from pydantic import AfterValidator
 
 from reprokit.aspects.base import Aspect, ImportContext, Layer, Merge, SpecField, mapping
 from reprokit.aspects.python import apt_install
-from reprokit.spec.values import debian_package_name, unique
+from reprokit.contract.values import debian_package_name, unique
 
 # Packages that belong to a machine, not to an image: never pinned, always listed.
 MACHINE_PACKAGES = ("linux-image-*", "linux-headers-*", "linux-modules-*", "firmware-*", "grub*", "*-dkms",

@@ -6,7 +6,7 @@ from typing import Annotated
 from pydantic import AfterValidator
 
 from reprokit.aspects.base import Aspect, Layer, SpecField
-from reprokit.spec.values import absolute
+from reprokit.contract.values import absolute
 
 
 class Workdir(Aspect):

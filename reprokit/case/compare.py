@@ -7,7 +7,7 @@ from typing import Iterable, Sequence
 
 from reprokit.engine import RunResult
 from reprokit.isolate.atoms import atoms
-from reprokit.spec.models import EnvironmentSpec, Signature, Verdict
+from reprokit.contract.models import EnvironmentSpec, Signature, Verdict
 
 # Noise that differs between any two runs; masked before output is compared. A case adds its own `masks`.
 MASKS: tuple[tuple[str, str], ...] = (

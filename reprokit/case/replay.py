@@ -10,10 +10,10 @@ from xml.etree import ElementTree
 
 from reprokit.case.shard import Plan, check_shard, plan
 from reprokit.errors import InvalidValue, ReprokitError
-from reprokit.spec.load import Project, load_case
+from reprokit.contract.load import Project, load_case
 from reprokit.redact import redact_text
 from reprokit.case.reproduce import CaseResult, run_case
-from reprokit.spec.models import Case
+from reprokit.contract.models import Case
 
 Found = tuple[Case, Project, "str | None"]  # a case, the project that records it, the command that replays it
 

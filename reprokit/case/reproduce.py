@@ -16,12 +16,12 @@ from reprokit.case.compare import combined, observed_diffs, signature_holds, spe
 from reprokit.engine import KILL_GRACE_S, BatchOutcome, Engine, get_engine, timed_out
 from reprokit.errors import ReprokitError, RunError
 from reprokit.case.history import History, default_path
-from reprokit.spec.load import Project, write_json_atomically
+from reprokit.contract.load import Project, write_json_atomically
 from reprokit.aspects.registry import ASPECTS
 from reprokit.run.box import RunResult, container_config, start
 from reprokit.run.facts import not_in_effect, step_prelude
 from reprokit.services.lifecycle import start_services
-from reprokit.spec.models import Case, EnvironmentSpec, Status, Verdict
+from reprokit.contract.models import Case, EnvironmentSpec, Status, Verdict
 
 EVIDENCE_BYTES = 64 * 1024  # per stream and step, in history records
 EXPECTED = {

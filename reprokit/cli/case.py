@@ -44,7 +44,7 @@ def case_new(case_id: str, title: str = typer.Option("TODO: what the customer se
              project: Optional[str] = ProjectOption):
     """Scaffold cases/<ID>/ with a case.yaml and a repro.py to fill in."""
     from reprokit.errors import SpecError
-    from reprokit.spec.load import Project, check_name
+    from reprokit.contract.load import Project, check_name
 
     where = Project.at(project)
     folder = where.cases / check_name(case_id, "ID")
@@ -61,7 +61,7 @@ def case_new(case_id: str, title: str = typer.Option("TODO: what the customer se
 def case_import(bundle: Path, project: Optional[str] = ProjectOption):
     """Add a case bundle (from `reprokit bundle`) to cases/, after checking it is safe and intact."""
     from reprokit.handoff.bundle import import_bundle
-    from reprokit.spec.load import Project
+    from reprokit.contract.load import Project
 
     where = Project.at(project)
     folder = import_bundle(bundle, where)
@@ -75,7 +75,7 @@ def case_run(case_id: str,
              repeat: int = typer.Option(1, min=1, max=1000, help="run each environment N times (flaky bugs)"),
              across: Optional[str] = typer.Option(None, help="'all' or comma-separated environment names"),
              project: Optional[str] = ProjectOption):
-    from reprokit.spec.load import Project, load_case
+    from reprokit.contract.load import Project, load_case
 
     where = Project.at(project)
     case = load_case(case_id, root=where.root)
@@ -93,7 +93,7 @@ def case_run(case_id: str,
 
 
 def exit_code(result) -> int:
-    from reprokit.spec.models import Verdict
+    from reprokit.contract.models import Verdict
 
     return 3 if result.verdict is Verdict.ERROR else 0 if result.as_expected else 1
 
@@ -101,7 +101,7 @@ def exit_code(result) -> int:
 def _across(case, where, names: str, *, repeat: int, as_json: bool) -> int:
     from rich.table import Table
 
-    from reprokit.spec.load import load_environment
+    from reprokit.contract.load import load_environment
     from reprokit.case.reproduce import observe_many
 
     chosen = where.environment_names() if names == "all" else [n.strip() for n in names.split(",") if n.strip()]
@@ -255,7 +255,7 @@ def history(case_id: Optional[str] = typer.Argument(None), limit: int = typer.Op
     from rich.table import Table
 
     from reprokit.case.history import History, default_path
-    from reprokit.spec.load import Project
+    from reprokit.contract.load import Project
 
     records = History(default_path(Project.at(project).root)).records(case_id, limit=limit)
     if as_json:

@@ -107,7 +107,7 @@ def _write(collection, *, name, only, system_packages, os, force, project, colle
     from reprokit._console import out
     from reprokit.aspects.clock import THRESHOLD_S
     from reprokit.collect.importer import to_environment, write_environment
-    from reprokit.spec.load import Project
+    from reprokit.contract.load import Project
 
     imported = to_environment(collection, name=name, only=only, system_packages=system_packages or None, os=os,
                               collected_at=collected_at)

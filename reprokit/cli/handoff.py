@@ -30,7 +30,7 @@ def report(case_id: str,
     """Write a case's report for a bug tracker: verdict, environments side by side, steps, diffs, history."""
     from reprokit.errors import ReprokitError
     from reprokit.case.history import History, default_path
-    from reprokit.spec.load import Project, load_case
+    from reprokit.contract.load import Project, load_case
     from reprokit.handoff.report import FORMATS, gather, render_report
 
     if fmt not in FORMATS:
@@ -52,7 +52,7 @@ def bundle(case_id: str,
     """Write a self-contained case bundle (case, resolved environments, files, manifest) to attach to a ticket."""
     from reprokit.handoff.bundle import write_bundle
     from reprokit.case.history import History, default_path
-    from reprokit.spec.load import Project, load_case
+    from reprokit.contract.load import Project, load_case
     from reprokit.handoff.report import latest_result
 
     where = Project.at(project)
@@ -73,7 +73,7 @@ def triage(logfile: str = typer.Argument("-", help="the customer's log; '-' read
     Exit codes: 0 at least one case matches, 1 none does, 2 a mistake in the input."""
     from rich.markup import escape
 
-    from reprokit.spec.load import Project
+    from reprokit.contract.load import Project
     from reprokit.handoff.triage import read_log, triage_project
 
     found = triage_project(read_log(logfile), Project.at(project))
@@ -99,7 +99,7 @@ def kb(output: Optional[Path] = typer.Option(None, "--output", "-o", help="write
     """Render every known-error case as a Markdown manual for first-line support."""
     from rich.markup import escape
 
-    from reprokit.spec.load import Project
+    from reprokit.contract.load import Project
     from reprokit.handoff.triage import knowledge_base, load_cases
 
     cases, unreadable = load_cases(Project.at(project))

@@ -24,7 +24,7 @@ def images_list(as_json: bool = typer.Option(False, "--json", help="print one JS
     """List the images reprokit made: what each is for, its size, when it was last used, who needs it."""
     from reprokit.errors import ReprokitError
     from reprokit.image.retention import footprint, needed_images, stored_images
-    from reprokit.spec.load import Project
+    from reprokit.contract.load import Project
 
     images = stored_images(match=match or (), layers=True)
     try:
@@ -78,7 +78,7 @@ def images_prune(older_than: Optional[str] = typer.Option(None, "--older-than", 
     an age, then the least recently used while over a size budget. Never an image reprokit did not make,
     nor one a container uses. Exits 1 when what must stay is still over the budget."""
     from reprokit.image.retention import needed_images, parse_age, parse_size, plan, prune, stored_images
-    from reprokit.spec.load import Project
+    from reprokit.contract.load import Project
 
     age = parse_age(older_than) if older_than is not None else None
     budget = parse_size(keep_size) if keep_size is not None else None

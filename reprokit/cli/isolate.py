@@ -29,7 +29,7 @@ def isolate(case_id: str = typer.Argument(..., metavar="ID"),
     """Find the smallest difference between the baseline and the case's environment that makes the bug appear."""
     from reprokit._console import err, out
     from reprokit.isolate.isolation import isolate as run_isolation
-    from reprokit.spec.load import Project, load_case
+    from reprokit.contract.load import Project, load_case
 
     where = Project.at(project)
     case = load_case(case_id, root=where.root)
@@ -42,7 +42,7 @@ def isolate(case_id: str = typer.Argument(..., metavar="ID"),
     result = run_isolation(case, project=where, repeat=repeat, jobs=jobs, find_all=find_all, fresh=fresh,
                            on_probe=on_probe)
     if write_env:
-        from reprokit.spec.load import check_name, load_environment, write_checked
+        from reprokit.contract.load import check_name, load_environment, write_checked
 
         path = where.environments / f"{check_name(write_env, '--write-env')}.yaml"
         write_checked(path, result.environment_yaml, shown=where.show(path), force=force,
@@ -99,7 +99,7 @@ def bisect(case_id: str = typer.Argument(..., metavar="ID"),
     from reprokit.isolate.bisect import bisect as run_bisect
     from reprokit._console import err, out
     from reprokit.errors import ReprokitError
-    from reprokit.spec.load import Project, load_case
+    from reprokit.contract.load import Project, load_case
 
     if on not in ("baseline", "environment"):
         raise ReprokitError(f"--on {on!r} is not 'baseline' or 'environment'")

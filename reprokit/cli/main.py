@@ -41,7 +41,7 @@ app.add_typer(images_app, name="images")
 
 
 def _project(root):
-    from reprokit.spec.load import Project
+    from reprokit.contract.load import Project
 
     return Project.at(root)
 
@@ -66,7 +66,7 @@ def env_list(project: Optional[str] = ProjectOption):
     """List the environments and what they declare."""
     from rich.table import Table
 
-    from reprokit.spec.load import load_environment
+    from reprokit.contract.load import load_environment
 
     where = _project(project)
     table = Table("name", "os", "python", "packages", "description")
@@ -82,7 +82,7 @@ def env_show(name: str, as_json: bool = typer.Option(False, "--json"), project: 
     """Show an environment with `extends` applied and every default (limits included) filled in."""
     from reprokit.aspects.registry import ASPECTS
     from reprokit.image.build import image_tag, render_for_build
-    from reprokit.spec.load import load_environment
+    from reprokit.contract.load import load_environment
 
     spec = load_environment(name, root=_project(project).root)
     data = {**spec.model_dump(mode="json"), "image": image_tag(render_for_build(spec))}
@@ -99,7 +99,7 @@ def env_show(name: str, as_json: bool = typer.Option(False, "--json"), project: 
 def env_render(name: str, project: Optional[str] = ProjectOption):
     """Print the Dockerfile an environment builds from (a dry run: nothing is built)."""
     from reprokit.image.build import render_for_build
-    from reprokit.spec.load import load_environment
+    from reprokit.contract.load import load_environment
 
     sys.stdout.write(render_for_build(load_environment(name, root=_project(project).root)).dockerfile)
 
@@ -107,7 +107,7 @@ def env_render(name: str, project: Optional[str] = ProjectOption):
 @env_app.command("build")
 def env_build(name: str, project: Optional[str] = ProjectOption):
     """Build an environment's image (nothing happens if an identical one exists)."""
-    from reprokit.spec.load import load_environment
+    from reprokit.contract.load import load_environment
 
     spec = load_environment(name, root=_project(project).root)
     image = _build(spec)
@@ -128,7 +128,7 @@ def env_run(name: str, command: List[str] = typer.Argument(..., help="the comman
             timeout: float = typer.Option(300, help="seconds before the command is killed"),
             project: Optional[str] = ProjectOption):
     """Run one command in a fresh container of an environment; exits with the command's exit code."""
-    from reprokit.spec.load import load_environment
+    from reprokit.contract.load import load_environment
 
     spec = load_environment(name, root=_project(project).root)
     with spec.start(image=_build(spec)) as box:
@@ -145,7 +145,7 @@ def env_run(name: str, command: List[str] = typer.Argument(..., help="the comman
 @env_app.command("shell")
 def env_shell(name: str, project: Optional[str] = ProjectOption):
     """Open an interactive shell in a fresh container of an environment (removed on exit)."""
-    from reprokit.spec.load import load_environment
+    from reprokit.contract.load import load_environment
 
     spec = load_environment(name, root=_project(project).root)
     with spec.start(image=_build(spec)) as box:
@@ -188,7 +188,7 @@ def gc(dry_run: bool = typer.Option(False, "--dry-run", help="list what would be
 @app.command()
 def schema(kind: str = typer.Argument("all", help="environment | case | all")):
     """Print the JSON Schema of environment and case files, for editors to validate them."""
-    from reprokit.spec.schema import file_schemas
+    from reprokit.contract.schema import file_schemas
 
     schemas = file_schemas()
     if kind not in (*schemas, "all"):
@@ -224,7 +224,7 @@ _register_stages()
 
 
 def _print_yaml(data) -> None:
-    from reprokit.spec.load import dump_yaml
+    from reprokit.contract.load import dump_yaml
 
     sys.stdout.write(dump_yaml(data))
 

@@ -278,7 +278,7 @@ def write_environment(imported: Imported, *, name: str, root: Path | str | None 
     from ruamel.yaml import YAML
     from ruamel.yaml.comments import CommentedMap
 
-    from reprokit.spec.load import Project, check_name, load_environment, write_checked
+    from reprokit.contract.load import Project, check_name, load_environment, write_checked
 
     project = Project.at(root)
     check_name(name, "--name")

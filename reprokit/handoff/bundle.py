@@ -15,8 +15,8 @@ from pathlib import Path
 
 from reprokit import __version__
 from reprokit.errors import BundleError, SpecError
-from reprokit.spec.load import Project, dump_yaml, load_case
-from reprokit.spec.models import NAME, Case, EnvironmentSpec
+from reprokit.contract.load import Project, dump_yaml, load_case
+from reprokit.contract.models import NAME, Case, EnvironmentSpec
 
 FORMAT = 1
 META = "bundle.json"

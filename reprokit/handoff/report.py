@@ -12,7 +12,7 @@ from typing import Literal
 from reprokit.case.compare import combined, observed_diffs
 from reprokit.isolate.atoms import flatten_spec
 from reprokit.run.box import RunResult
-from reprokit.spec.models import Case, EnvironmentSpec, Verdict, pinned_version, pip_requirement_name
+from reprokit.contract.models import Case, EnvironmentSpec, Verdict, pinned_version, pip_requirement_name
 
 Format = Literal["md", "html", "json"]
 FORMATS = ("md", "html", "json")

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reprokit.errors import ReprokitError, SpecError
-from reprokit.spec.load import Project, load_case
-from reprokit.spec.models import Case, Status
+from reprokit.contract.load import Project, load_case
+from reprokit.contract.models import Case, Status
 
 MAX_LOG_BYTES = 64 << 20
 EVIDENCE_LINES = 3

@@ -13,7 +13,7 @@ from reprokit.engine import BuildFailure, Engine, get_engine
 from reprokit.errors import BuildError, EngineError
 from reprokit.image.render import Rendering, render
 from reprokit.image.usage import record_use
-from reprokit.spec.models import EnvironmentSpec
+from reprokit.contract.models import EnvironmentSpec
 
 SYSTEM_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem")
 CA_VARIABLES = ("REPROKIT_CA_BUNDLE", "SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE")

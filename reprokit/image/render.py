@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from reprokit.aspects.base import BuildOptions
 from reprokit.aspects.registry import ASPECTS
-from reprokit.spec.models import EnvironmentSpec
+from reprokit.contract.models import EnvironmentSpec
 
 RENDER_VERSION = "2"  # bump when the rendered text changes meaning, so old cached images are not reused
 

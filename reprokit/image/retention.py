@@ -24,7 +24,7 @@ from typing import Iterable
 from reprokit.engine import Engine, EngineImage, get_engine
 from reprokit.errors import EngineError, InvalidValue, ReprokitError
 from reprokit.image.usage import forget, last_uses
-from reprokit.spec.load import Project
+from reprokit.contract.load import Project
 
 
 class ImageKind(str, Enum):
@@ -148,7 +148,7 @@ def needed_images(project: Project) -> dict[str, list[str]]:
     case in cases/, as a run now would tag them. Nothing is built. A file that does not load is an error:
     without it, what the project needs is unknown."""
     from reprokit.image.build import image_tag, render_for_build
-    from reprokit.spec.load import load_case, load_environment
+    from reprokit.contract.load import load_case, load_environment
 
     needed: dict[str, list[str]] = {}
 
@@ -276,7 +276,7 @@ def parse_age(text: str) -> float:
 
 def parse_size(text: str) -> int:
     """'10g' -> bytes (binary units, as Docker reads sizes)."""
-    from reprokit.spec.values import SIZE, size_bytes
+    from reprokit.contract.values import SIZE, size_bytes
 
     if not SIZE.match(str(text).strip()):
         raise InvalidValue(f"--keep-size {text!r} is not a size", hint="write e.g. '10g' or '500m'")

@@ -32,7 +32,7 @@ def _file(folder: Path, tag: str) -> Path:
 def record_use(tag: str, image_id: str, *, kind: str, folder: Path | None = None, now: float | None = None) -> None:
     """Note that ``tag`` (image ``image_id``) was used just now as a ``kind`` image (environment, case, hybrid,
     base). Never fails a build: a folder that cannot be written only loses the record."""
-    from reprokit.spec.load import write_json_atomically
+    from reprokit.contract.load import write_json_atomically
 
     path = _file(folder or usage_folder(), tag)
     record = _read(path) or {}

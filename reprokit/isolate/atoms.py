@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reprokit.aspects.registry import ASPECTS, aspect_of
-from reprokit.spec.models import EnvironmentSpec
+from reprokit.contract.models import EnvironmentSpec
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from reprokit.isolate.ddmin import BisectReport, Outcome, bisect_versions
 from reprokit.engine import Engine
 from reprokit.errors import InvalidValue, IsolateError
 from reprokit.isolate.isolation import Atom, hybrid
-from reprokit.spec.models import Case, EnvironmentSpec, pinned_version, pip_requirement_name
+from reprokit.contract.models import Case, EnvironmentSpec, pinned_version, pip_requirement_name
 
 
 @dataclass

@@ -19,9 +19,9 @@ from reprokit.isolate.atoms import Atom, atoms, hybrid
 from reprokit.isolate.ddmin import ProbeRecord, SearchReport, default_endpoint_check, search
 from reprokit.engine import Engine
 from reprokit.errors import IsolateError
-from reprokit.spec.load import Project, write_json_atomically
+from reprokit.contract.load import Project, write_json_atomically
 from reprokit.aspects.base import Merge
-from reprokit.spec.models import Case, EnvironmentSpec
+from reprokit.contract.models import Case, EnvironmentSpec
 
 __all__ = ["Atom", "Group", "Isolation", "atoms", "hybrid", "isolate"]
 Resolution = Literal["ok", "conflict", "unknown"]
@@ -155,7 +155,7 @@ def environment_yaml(baseline: EnvironmentSpec, applied: list[Atom], *, root: Pa
                      description: str = "") -> str:
     """An environment file for the baseline plus ``applied``: ``extends`` the baseline when it is a named
     environment of the project (so the file shows only the differences), else the whole spec."""
-    from reprokit.spec.load import dump_yaml
+    from reprokit.contract.load import dump_yaml
 
     named = root is not None and "/" not in baseline.name and (root / "environments" / f"{baseline.name}.yaml").is_file()
     doc: dict = {"description": description or f"{baseline.name} plus " + ", ".join(a.name for a in applied)}

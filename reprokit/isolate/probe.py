@@ -13,8 +13,8 @@ from typing import Callable
 from reprokit.isolate.ddmin import Trial
 from reprokit.engine import Engine
 from reprokit.errors import ReprokitError
-from reprokit.spec.load import write_json_atomically
-from reprokit.spec.models import Case, EnvironmentSpec
+from reprokit.contract.load import write_json_atomically
+from reprokit.contract.models import Case, EnvironmentSpec
 
 CACHE_VERSION = "1"  # bump when what a probe does changes, so stored outcomes are not reused
 

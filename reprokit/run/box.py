@@ -9,7 +9,7 @@ from reprokit.aspects.registry import ASPECTS
 from reprokit.image.build import Image, build
 from reprokit.engine import Container, ContainerConfig, Engine, RunResult, get_engine
 from reprokit.run.facts import facts_script, parse_facts, step_prelude
-from reprokit.spec.models import EnvironmentSpec
+from reprokit.contract.models import EnvironmentSpec
 
 DEFAULT_TIMEOUT_S = 300.0
 

@@ -12,8 +12,8 @@ import pytest
 from reprokit.collect.importer import (collector_script, from_image, parse_collection, read_collection, reproducible_facts,
                               to_environment, write_environment)
 from reprokit.engine import ContainerConfig, get_engine
-from reprokit.spec.load import load_environment
-from reprokit.spec.models import EnvironmentSpec
+from reprokit.contract.load import load_environment
+from reprokit.contract.models import EnvironmentSpec
 
 # The planted secrets: none of these strings may appear in anything reprokit prints or writes.
 SECRET_ENV = {

@@ -10,7 +10,7 @@ import pytest
 
 from reprokit.case.reproduce import run_case
 from reprokit.engine import SESSION
-from reprokit.spec.load import Project, load_case
+from reprokit.contract.load import Project, load_case
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

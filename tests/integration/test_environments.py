@@ -10,7 +10,7 @@ from conftest import REPROKIT, ROOT
 
 from reprokit.image.build import build
 from reprokit.errors import BuildError, SpecError
-from reprokit.spec.load import load_environment
+from reprokit.contract.load import load_environment
 from reprokit.run.box import start
 
 # One small environment that exercises every run-time field; it builds once (~1 min) and is cached after.

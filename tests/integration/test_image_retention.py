@@ -15,7 +15,7 @@ import pytest
 
 from conftest import ROOT
 from reprokit.image.retention import needed_images
-from reprokit.spec.load import Project
+from reprokit.contract.load import Project
 
 
 def reprokit(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -81,7 +81,7 @@ def test_list_shows_what_was_built_and_prune_keeps_the_budget_dropping_the_least
 
 def test_prune_never_removes_an_image_a_shipped_case_needs(docker_engine):
     from reprokit.image.build import build
-    from reprokit.spec.load import load_environment
+    from reprokit.contract.load import load_environment
 
     build(load_environment("baseline", root=ROOT), engine=docker_engine)  # every shipped case's baseline
     needed = needed_images(Project(ROOT))

@@ -8,7 +8,7 @@ import pytest
 from conftest import REPROKIT, ROOT, containers_of, wait_for
 
 from reprokit.engine import SESSION
-from reprokit.spec.load import load_environment
+from reprokit.contract.load import load_environment
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from reprokit.spec.load import Project, load_case
+from reprokit.contract.load import Project, load_case
 
 ROOT = Path(__file__).resolve().parents[2]
 CASE_ID = "SUP-4521"

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from conftest import ROOT
 
-from reprokit.spec.load import load_environment
-from reprokit.spec.models import DEFAULT_LIMITS
+from reprokit.contract.load import load_environment
+from reprokit.contract.models import DEFAULT_LIMITS
 
 
 @pytest.fixture(scope="module")

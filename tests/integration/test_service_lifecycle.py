@@ -16,7 +16,7 @@ import pytest
 from reprokit.case.reproduce import run_case
 from reprokit.engine import SESSION
 from reprokit.errors import ReprokitError
-from reprokit.spec.load import Project, load_case, load_environment
+from reprokit.contract.load import Project, load_case, load_environment
 
 from conftest import REPROKIT, containers_of, wait_for
 

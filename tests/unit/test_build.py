@@ -8,7 +8,7 @@ from reprokit.image.build import LOG_TAIL, build, find_ca_bundle, image_tag, ren
 from reprokit.engine import BuildFailure
 from reprokit.errors import BuildError, EngineError
 from reprokit.run.box import start
-from reprokit.spec.models import EnvironmentSpec
+from reprokit.contract.models import EnvironmentSpec
 
 
 def env(**fields) -> EnvironmentSpec:

@@ -11,7 +11,7 @@ import pytest
 
 from reprokit.handoff import bundle
 from reprokit.errors import BundleError
-from reprokit.spec.load import load_case
+from reprokit.contract.load import load_case
 
 BASE = """\
 os: debian:bookworm

@@ -12,7 +12,7 @@ from reprokit.collect.importer import (Collection, collector_script, from_image,
                               to_environment, write_environment)
 from reprokit.engine import RunResult
 from reprokit.errors import ReprokitError, SpecError
-from reprokit.spec.load import load_environment
+from reprokit.contract.load import load_environment
 from reprokit.redact import marker
 
 

@@ -24,7 +24,7 @@ from reprokit.collect.collector import collector
 from reprokit.collect.importer import collector_script, parse_collection, to_environment, write_environment
 from reprokit.errors import InvalidValue
 from reprokit.redact import marker
-from reprokit.spec.load import load_environment
+from reprokit.contract.load import load_environment
 
 QUICK = ["--packages", "no-such-package"]  # no dpkg listing: these tests are about the other facts
 PATH = "/usr/local/bin:/usr/bin:/bin"  # no version-manager shims: each one costs a second per python found

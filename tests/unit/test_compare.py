@@ -5,7 +5,7 @@ import pytest
 
 from reprokit.case.compare import combined, facts_diff, mask, output_diff, signature_holds, spec_diff, verdict
 from reprokit.run.box import RunResult
-from reprokit.spec.models import EnvironmentSpec, Signature, Verdict
+from reprokit.contract.models import EnvironmentSpec, Signature, Verdict
 
 
 def result(exit_code=0, stdout="", stderr="", timed_out=False, oom_killed=False):

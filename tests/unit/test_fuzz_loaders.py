@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reprokit.errors import ReprokitError
-from reprokit.spec.load import load_case, load_environment
-from reprokit.spec.models import Case, EnvironmentSpec
+from reprokit.contract.load import load_case, load_environment
+from reprokit.contract.models import Case, EnvironmentSpec
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ENV_FIELDS = ["os", "python", "system_packages", "python_packages", "env", "files", "user", "workdir", "timezone",

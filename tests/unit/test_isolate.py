@@ -9,8 +9,8 @@ from reprokit.isolate.bisect import _pinned
 from reprokit.isolate.ddmin import Outcome, Trial, bisect_versions, search, split
 from reprokit.errors import IsolateError
 from reprokit.isolate.isolation import Group, atoms, environment_yaml, grouping, hybrid
-from reprokit.spec.load import load_environment
-from reprokit.spec.models import EnvironmentSpec
+from reprokit.contract.load import load_environment
+from reprokit.contract.models import EnvironmentSpec
 
 BASELINE = EnvironmentSpec(name="baseline", os="debian:bookworm", system_packages=("sqlite3",),
                            python_packages=("jinja2==2.11.3", "markupsafe==2.0.1"), env={"MODE": "standard"},

@@ -7,7 +7,7 @@ import pytest
 
 from fakes import write_project
 from reprokit.errors import SpecError
-from reprokit.spec.load import MAX_VALUES, Project, load_case, load_environment
+from reprokit.contract.load import MAX_VALUES, Project, load_case, load_environment
 
 BASE = """\
 os: debian:bookworm

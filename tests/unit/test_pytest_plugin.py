@@ -41,7 +41,7 @@ def test_pytest_split_groups_together_cover_every_case_item_once():
 def test_a_case_result_pickles_for_whatever_carries_it_between_processes(case, project_root):
     """xdist sends reports (strings, user properties) between processes; the case and its spec pickle too,
     for tools that send more."""
-    from reprokit.spec.load import load_case
+    from reprokit.contract.load import load_case
 
     loaded = load_case(project_root / "cases" / case, root=project_root)
     assert pickle.loads(pickle.dumps(loaded)) == loaded

@@ -8,7 +8,7 @@ from reprokit.image.build import build
 from reprokit.errors import SpecError
 from reprokit.aspects.python_packages import BUILD_CA, VENV
 from reprokit.image.render import render
-from reprokit.spec.models import EnvironmentSpec
+from reprokit.contract.models import EnvironmentSpec
 
 CA = b"-----BEGIN CERTIFICATE-----\nfake\n-----END CERTIFICATE-----\n"
 

@@ -15,7 +15,7 @@ from reprokit.engine import BatchOutcome
 from reprokit.case.history import History
 from reprokit.case.replay import case_images, junit_durations, recorded_durations, replay_cases, shard_plan
 from reprokit.errors import BuildError, InvalidValue
-from reprokit.spec.load import Project
+from reprokit.contract.load import Project
 
 CASE = """\
 id: {id}

@@ -6,8 +6,8 @@ from rich.console import Console
 from fakes import write_project
 from reprokit.case.replay import summary_table
 from reprokit.case.reproduce import CaseResult
-from reprokit.spec.load import load_case
-from reprokit.spec.models import Verdict
+from reprokit.contract.load import load_case
+from reprokit.contract.models import Verdict
 
 TITLES = {
     "SUP-4533": "Invoice mailer crashes at start-up with \"cannot import name 'soft_unicode' from 'markupsafe'\"",

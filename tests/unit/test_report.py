@@ -11,7 +11,7 @@ import pytest
 from markdown_it import MarkdownIt
 
 from reprokit.handoff import report
-from reprokit.spec.load import load_case
+from reprokit.contract.load import load_case
 
 CASE = """\
 id: R-1

@@ -10,8 +10,8 @@ from reprokit.image.build import build, image_tag, render_for_build
 from reprokit.image.retention import (ImageKind, StoredImage, footprint, identify, needed_images, parse_age,
                                       parse_size, plan, prune, stored_images)
 from reprokit.image.usage import last_uses, record_use
-from reprokit.spec.load import Project, load_case, load_environment
-from reprokit.spec.models import EnvironmentSpec
+from reprokit.contract.load import Project, load_case, load_environment
+from reprokit.contract.models import EnvironmentSpec
 
 DAY = 86400.0
 NOW = 1_000 * DAY

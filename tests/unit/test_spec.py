@@ -4,7 +4,7 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from reprokit.spec.models import (Case, EnvironmentSpec, Limits, Signature, Verdict, debian_package_name,
+from reprokit.contract.models import (Case, EnvironmentSpec, Limits, Signature, Verdict, debian_package_name,
                            pip_requirement_name)
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from reprokit.spec.load import Project, load_case
-from reprokit.spec.models import Status
+from reprokit.contract.load import Project, load_case
+from reprokit.contract.models import Status
 from reprokit.handoff.triage import knowledge_base, load_cases, match, resolution, triage, triage_project
 
 CASE = """\

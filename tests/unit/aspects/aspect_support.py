@@ -10,8 +10,8 @@ import pytest
 from reprokit.aspects.base import Aspect, ImportContext
 from reprokit.errors import SpecError
 from reprokit.isolate.atoms import Atom, atoms
-from reprokit.spec.load import load_environment
-from reprokit.spec.models import EnvironmentSpec
+from reprokit.contract.load import load_environment
+from reprokit.contract.models import EnvironmentSpec
 
 HERE = Path(__file__).parent
 # A real self-signed CA (openssl req -x509 -newkey rsa:2048 -days 3650 -subj /CN=test-root), valid until 2036.

@@ -13,7 +13,7 @@ from reprokit.image.render import render
 from reprokit.isolate.atoms import hybrid
 from reprokit.isolate.isolation import environment_yaml
 from reprokit.run.facts import not_in_effect
-from reprokit.spec.load import load_environment
+from reprokit.contract.load import load_environment
 
 CERTS = Certificates()
 # A block that looks like PEM but holds no certificate.

@@ -14,7 +14,7 @@ from reprokit.errors import SpecError
 from reprokit.image.render import render
 from reprokit.isolate.atoms import hybrid
 from reprokit.run.facts import not_in_effect, step_prelude
-from reprokit.spec.load import load_environment
+from reprokit.contract.load import load_environment
 
 CLOCK = Clock()
 REAL = 1_700_000_000  # what `date -u +%s` says in these tests (2023-11-14 22:13:20 UTC)

@@ -12,7 +12,7 @@ from reprokit.isolate.atoms import hybrid
 from reprokit.isolate.isolation import environment_yaml
 from reprokit.run.box import container_config
 from reprokit.run.facts import not_in_effect, parse_facts
-from reprokit.spec.load import load_environment
+from reprokit.contract.load import load_environment
 
 HOSTS = Hosts()
 

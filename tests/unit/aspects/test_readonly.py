@@ -11,7 +11,7 @@ from reprokit.image.render import render
 from reprokit.isolate.atoms import hybrid
 from reprokit.isolate.isolation import environment_yaml
 from reprokit.run.box import container_config
-from reprokit.spec.load import load_environment
+from reprokit.contract.load import load_environment
 
 READ_ONLY = ReadOnly()
 

@@ -20,9 +20,9 @@ from reprokit.image.render import render
 from reprokit.isolate.atoms import atoms, hybrid
 from reprokit.isolate.isolation import environment_yaml
 from reprokit.run.facts import facts_script, not_in_effect, parse_facts, step_prelude
-from reprokit.spec.load import dump_yaml, load_environment
-from reprokit.spec.models import EnvironmentSpec, environment_model
-from reprokit.spec.schema import environment_schema
+from reprokit.contract.load import dump_yaml, load_environment
+from reprokit.contract.models import EnvironmentSpec, environment_model
+from reprokit.contract.schema import environment_schema
 
 LOADER_FIELDS = {"name", "description", "source"}
 # Every dimension the second round added, declared at once, and the atoms they make.

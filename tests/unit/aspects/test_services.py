@@ -8,7 +8,7 @@ import pytest
 from reprokit.errors import SpecError
 from reprokit.isolate.atoms import atoms, hybrid
 from reprokit.isolate.isolation import environment_yaml
-from reprokit.spec.load import load_environment
+from reprokit.contract.load import load_environment
 
 
 def write(root, name, text):

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 from reprokit.errors import SpecError
 from reprokit.aspects.base import Merge
 from reprokit.aspects.registry import spec_fields
-from reprokit.spec.models import NAME, Case, EnvironmentSpec, Step, environment_model
+from reprokit.contract.models import NAME, Case, EnvironmentSpec, Step, environment_model
 
 
 

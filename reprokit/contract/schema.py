@@ -1,7 +1,7 @@
 """JSON Schemas of the two file kinds (environment, case), as users write them, for editors."""
 from __future__ import annotations
 
-from reprokit.spec.models import Case, Step, environment_model
+from reprokit.contract.models import Case, Step, environment_model
 
 SOURCE = {"type": "object", "properties": {"source": {"type": "string"}}, "required": ["source"],
           "additionalProperties": False, "description": "a file, relative to the file that declares it"}

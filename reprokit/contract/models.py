@@ -10,7 +10,7 @@ from typing import Literal, Sequence
 from pydantic import Field, create_model, field_validator, model_validator
 
 from reprokit.aspects.limits import DEFAULT_LIMITS, Limits
-from reprokit.spec.values import (NAME, Frozen, debian_package_name, pinned_version, pip_requirement_name,
+from reprokit.contract.values import (NAME, Frozen, debian_package_name, pinned_version, pip_requirement_name,
                                   plain_path)
 
 __all__ = ["DEFAULT_LIMITS", "NAME", "Case", "EnvironmentBase", "EnvironmentSpec", "Frozen", "Limits", "Signature", "Status", "Step",
@@ -36,10 +36,11 @@ class EnvironmentBase(Frozen):
         return self
 
     def start(self, **options):
-        """Build if needed and start a container: ``with env.start() as box: box.run("python3 -V")``."""
-        from reprokit.run.box import start
+        """Build if needed and start a container (and the services): ``with env.start() as box: box.run(...)``.
+        The run stage does it, reached through the public API, so the contract does not depend on the stages."""
+        import reprokit
 
-        return start(self, **options)
+        return reprokit.start(self, **options)
 
     def content_hash(self) -> str:
         """Hash of everything that defines the environment (not its name or where it came from)."""
