@@ -10,10 +10,10 @@ __version__ = "0.1.0"
 _EXPORTS = {
     **{name: ("errors", name) for name in ("ReprokitError", "SpecError", "BuildError", "EngineError", "RunError",
                                            "IsolateError", "BundleError")},
-    **{name: ("spec.models", name) for name in ("EnvironmentSpec", "Limits", "Case", "Step", "Signature", "Status",
+    **{name: ("contract.models", name) for name in ("EnvironmentSpec", "Limits", "Case", "Step", "Signature", "Status",
                                          "Verdict")},
-    "Project": ("spec.load", "Project"), "load_environment": ("spec.load", "load_environment"),
-    "load_case": ("spec.load", "load_case"),
+    "Project": ("contract.load", "Project"), "load_environment": ("contract.load", "load_environment"),
+    "load_case": ("contract.load", "load_case"),
     "render_dockerfile": ("image.render", "render"), "Rendering": ("image.render", "Rendering"),
     "build_image": ("image.build", "build"), "Image": ("image.build", "Image"),
     "start": ("run.box", "start"), "Box": ("run.box", "Box"), "RunResult": ("run.box", "RunResult"),
