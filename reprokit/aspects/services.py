@@ -88,7 +88,7 @@ class Services(Aspect):
 
     def validate(self, spec) -> None:
         if spec.services and spec.network == "none":
-            raise ValueError("services need a network: `network: none` would cut the steps off from "
+            raise ValueError("network: services need a network: `network: none` would cut the steps off from "
                              f"{', '.join(spec.services)}; remove one of the two")
 
     def atoms(self, spec) -> dict[str, str]:

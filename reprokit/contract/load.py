@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import re
 import os
 import threading
 from dataclasses import dataclass, field
@@ -248,7 +249,11 @@ def _resolve_sources(doc: Doc, key: Key, base: Path, project: Project) -> None:
             try:
                 files[path] = raw.decode("utf-8")
             except UnicodeDecodeError:
-                raise doc.error(key + (path, "source"), f"{value['source']!r} is not UTF-8 text") from None
+                der = raw[:1] == b"\x30"  # an ASN.1 SEQUENCE: a certificate in binary (DER) form
+                raise doc.error(key + (path, "source"), f"{value['source']!r} is not UTF-8 text"
+                                + (" (it looks like a DER certificate)" if der else ""),
+                                hint=f"convert it to PEM: openssl x509 -inform der -in {value['source']} -out "
+                                     f"{Path(value['source']).stem}.pem" if der else None) from None
 
 
 def check_name(name: str, option: str) -> str:
@@ -524,6 +529,8 @@ def _validate(model: type[BaseModel], doc: Doc, *, prefix: Key = (), outer: Doc 
         for problem in error.errors():
             key = _data_key(doc.data, problem["loc"])
             message = _describe(model, problem, key)
+            if not key:  # a check across fields says where, as "field.key: problem"
+                key, message = _located(doc.data, message)
             located = (outer or doc).error(prefix + key, message["problem"], hint=message.get("hint"))
             first = first or located
             lines.append(located.message + (f"  ({located.hint})" if located.hint else ""))
@@ -531,6 +538,16 @@ def _validate(model: type[BaseModel], doc: Doc, *, prefix: Key = (), outer: Doc 
             first.message = "\n".join(lines)
             first.hint = None
         raise first from None
+
+
+def _located(data: dict, message: dict[str, str]) -> tuple[Key, dict[str, str]]:
+    found = re.match(r"^([a-z_]+)(?:\.([^:\s]+))?: (.*)$", message["problem"], re.S)
+    if not found or found.group(1) not in data:
+        return (), message
+    field, item, problem = found.groups()
+    inside = isinstance(data[field], dict) and item in data[field]
+    return ((field, item) if inside else (field,)), {**message, "problem": problem if inside or not item else
+                                                   f"{item}: {problem}"}
 
 
 def _data_key(data: Any, loc: tuple) -> Key:

@@ -42,9 +42,6 @@ def test_a_pem_block_that_is_not_a_certificate_is_refused(tmp_path):
                               "certificate block does not load")
 
 
-@pytest.mark.xfail(strict=True, reason="spec/load.py::_resolve_sources refuses a DER (binary) CA file with "
-                                       "\"'corp-root.cer' is not UTF-8 text\" before the certs aspect can say how to "
-                                       "convert it, so the commonest non-PEM CA gets no fix")
 def test_a_der_ca_file_is_converted_or_refused_with_the_command_that_converts_it(tmp_path):
     project(tmp_path, bad="os: debian:bookworm\nca_certificates: {corp-root: {source: corp-root.cer}}\n",
             **{"corp-root.cer": ssl.PEM_cert_to_DER_cert(PEM)})

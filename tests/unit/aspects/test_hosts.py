@@ -74,8 +74,6 @@ def test_a_host_naming_a_service_the_environment_lacks_is_refused_naming_field_v
                             "service's name")
 
 
-@pytest.mark.xfail(strict=True, reason="aspects/hosts.py::Hosts.validate runs in EnvironmentBase's model validator, "
-                                       "whose error has no location, so spec/load.py reports it without the line")
 def test_a_host_naming_a_service_the_environment_lacks_is_refused_at_its_line(tmp_path):
     message = load_error(tmp_path, "os: debian:bookworm\nhosts: {billing.acme.internal: db}\n")
     assert message.startswith("environments/bad.yaml:2: hosts")
