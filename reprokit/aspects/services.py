@@ -44,6 +44,8 @@ class Service(Frozen):
     command: tuple[str, ...] | None = Field(default=None, description="e.g. [postgres, -c, max_connections=20]")
     ready: Ready | None = None
     files: dict[str, str] = Field(default={}, description="absolute path in the service -> text or {source: file}")
+    stand_in: bool = Field(default=False, description="where no registry answers, accept another server standing in "
+                                                      "for the image (mysql -> the nearest MariaDB; not the same server)")
 
     @model_validator(mode="before")
     @classmethod

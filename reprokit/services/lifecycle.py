@@ -79,7 +79,7 @@ def start_services(spec, *, engine: Engine, labels: dict[str, str],
     if not spec.services:
         yield None
         return
-    images = {name: service_image(service.image, engine=engine, on_line=on_line)
+    images = {name: service_image(service.image, engine=engine, on_line=on_line, allow_mysql=service.stand_in)
               for name, service in spec.services.items()}
     with engine.network(labels) as network, ExitStack() as stack:
         def start(name: str) -> RunningService:

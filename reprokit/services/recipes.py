@@ -66,7 +66,7 @@ def recipe_for(image: str, *, allow_mysql: bool = False) -> Recipe:
         raise InvalidValue(
             f"{image}: no registry answers and Debian ships no {stand_in.title} server; the nearest here is "
             f"{service.title} {series} ({service.repository}:{series}), which is a different server",
-            hint=f"opt in to {service.title} standing in for {stand_in.title} (allow_mysql=True), or write "
+            hint=f"opt in to {service.title} standing in for {stand_in.title} (`stand_in: true` on the service), or write "
                  f"image: {service.repository}:{series}; or make {image} available (docker load, a registry "
                  "mirror)")
     release, notes = _choose_release(service, reference, stand_in)

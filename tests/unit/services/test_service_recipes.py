@@ -168,7 +168,7 @@ def test_mysql_is_refused_without_opting_in_and_the_message_names_the_nearest_ma
     with pytest.raises(InvalidValue) as raised:
         recipe_for("mysql:8.0")
     assert "Debian ships no MySQL server; the nearest here is MariaDB 10.11 (mariadb:10.11)" in str(raised.value)
-    assert "allow_mysql=True" in raised.value.hint
+    assert "stand_in: true" in raised.value.hint
 
 
 @pytest.mark.parametrize("image, series", [("mysql:5.7", "10.5"), ("mysql:8.0", "10.11"), ("mysql:8.4", "11.8"),
