@@ -1,4 +1,16 @@
-"""reprokit: reproduce customers' bugs in containers that match their environment."""
+"""reprokit: reproduce customers' bugs in containers that match their environment.
+
+The flow, one folder per stage (each imports only the ones below it):
+
+    cli/ ─> handoff/ (report, bundle, triage)   isolate/ (atoms, ddmin, probes, bisect)
+              └──────────────> case/ (run a case, compare, history, replay, shard) <──┘
+                                 └─> run/ (box, facts) ─> services/ (kinds, Debian recipes, lifecycle)
+                                       └─> image/ (render, build, base images, retention) ─> engine/ (protocol, docker)
+    contract/ (file contract: models, load, schema) is built from aspects/: one module per dimension of a
+    machine (os, python, packages, env, files, user, timezone, locale, limits, network, arch, read_only,
+    hostname, umask, clock, ca_certificates, hosts, services), listed in aspects/registry.py; render, facts,
+    atoms, import and the schema iterate that list. collect/ turns what a customer sends into a spec.
+"""
 from __future__ import annotations
 
 import importlib
