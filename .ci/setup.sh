@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Provision this machine for reprokit, idempotently: Docker engine, debootstrap, the three Debian base
-# images and the project's virtualenv. On a fresh Debian machine (as root) it installs everything; when
-# all is there already it takes a few seconds. Sourced by .ci/test.sh and .ci/main.sh.
+# images, arm64 emulation (qemu-user-static + binfmt_misc) with an arm64 bookworm base, and the project's
+# virtualenv. On a fresh Debian machine (as root) it installs everything (the arm64 base takes 2-5 min);
+# when all is there already it takes a few seconds. Sourced by .ci/test.sh and .ci/main.sh.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -9,6 +10,8 @@ missing=()
 command -v dockerd >/dev/null || missing+=(docker.io)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v chromium >/dev/null || missing+=(chromium)  # renders HTML reports in tests/integration
+command -v qemu-aarch64-static >/dev/null || missing+=(qemu-user-static)  # arm64 environments, emulated
+command -v update-binfmts >/dev/null || missing+=(binfmt-support)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   apt-get update -qq
@@ -32,3 +35,7 @@ fi
 # Ryuk cannot be pulled without a registry; reprokit cleans up by its own labels.
 export TESTCONTAINERS_RYUK_DISABLED=true
 .venv/bin/reprokit images bootstrap debian:bullseye debian:bookworm debian:trixie
+# Mounts binfmt_misc and registers qemu-aarch64 with the F flag when they are not (a reboot drops both; a
+# /proc read when they are), then makes arm64v8/debian:bookworm once (for cases/SUP-5231 and
+# tests/integration/test_arch.py).
+.venv/bin/reprokit images bootstrap debian:bookworm --arch arm64

@@ -19,7 +19,7 @@ from reprokit.case.history import History, default_path
 from reprokit.contract.load import Project, write_json_atomically
 from reprokit.aspects.registry import ASPECTS
 from reprokit.run.box import RunResult, container_config, start
-from reprokit.run.facts import not_in_effect, step_prelude
+from reprokit.run.facts import facts_script, not_in_effect, step_prelude
 from reprokit.services.lifecycle import start_services
 from reprokit.contract.models import Case, EnvironmentSpec, Status, Verdict
 
@@ -278,8 +278,9 @@ def facts(spec: EnvironmentSpec, image: Image, *, engine: Engine, config, cache:
     """The environment's facts, read from inside a container of it; cached by image and container settings,
     which fully determine them on this host, so only the first run of an image pays for them."""
     settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "labels"}
-    key = hashlib.sha256(f"{image.id}|{json.dumps(settings, sort_keys=True, default=str)}|{step_prelude(spec)}"
-                         .encode()).hexdigest()[:32]
+    # The script too: facts cached by an older reprokit lack what a newer script reads (e.g. `emulated`).
+    key = hashlib.sha256(f"{image.id}|{json.dumps(settings, sort_keys=True, default=str)}|{step_prelude(spec)}|"
+                         f"{facts_script()}".encode()).hexdigest()[:32]
     path = cache / f"{key}.json" if cache else None
     if path is not None:
         try:

@@ -160,14 +160,22 @@ def env_shell(name: str, project: Optional[str] = ProjectOption):
 
 @images_app.command("bootstrap")
 def images_bootstrap(references: List[str] = typer.Argument(None, help="default: debian:bullseye bookworm trixie"),
+                     arch: Optional[str] = typer.Option(None, "--arch", help="amd64 or arm64 (default: this host's); "
+                                                        "another architecture is tagged arm64v8/debian:<suite> (or "
+                                                        "amd64/...) and runs under qemu-user emulation, which is "
+                                                        "prepared first (as root)"),
                      force: bool = typer.Option(False, help="rebuild even if the image is present")):
     """Make debian:<suite> base images with debootstrap from the host's Debian mirror (when not pullable)."""
-    from reprokit.image.base import SUITES, bootstrap
+    from reprokit.aspects.arch import host_arch
+    from reprokit.image.base import SUITES, base_tag, bootstrap
 
     for reference in references or [f"debian:{s}" for s in SUITES]:
-        with progress(f"bootstrapping {reference}") as on_line:
-            done = bootstrap(reference, on_line=on_line, force=force)
-        out.print(f"{reference}: {done.value} ({done.describe()})")
+        target = base_tag(reference, arch)
+        label = reference if target == reference else f"{reference} for {arch} as {target}"
+        with progress(f"bootstrapping {label}") as on_line:
+            done = bootstrap(reference, arch=arch, on_line=on_line, force=force)
+        out.print(f"{target}: {done.value} ({done.describe()})"
+                  + (f", runs under emulation on this {host_arch()} host" if target != reference else ""))
 
 
 @app.command()
@@ -199,15 +207,17 @@ def schema(kind: str = typer.Argument("all", help="environment | case | all")):
 
 
 @app.command()
-def doctor():
-    """Check every prerequisite (engine, debootstrap, base images, CA bundle) and say how to fix each problem."""
+def doctor(project: Optional[str] = ProjectOption):
+    """Check every prerequisite (engine, debootstrap, base images, emulation of other architectures, CA bundle)
+    and say how to fix each problem. Exits 1 when a check the project needs fails; a note is no failure."""
     from reprokit.doctor import checks
 
     problems = 0
-    for name, ok, detail, fix in checks():
-        problems += not ok
-        mark = "[green]ok[/green]  " if ok else "[red]FAIL[/red]"
-        out.print(f"{mark} {name}: {detail}" + ("" if ok else f"\n      fix: {fix}"))
+    for check in checks(_project(project)):
+        problems += not check.ok and check.required
+        mark = "[green]ok[/green]  " if check.ok else "[red]FAIL[/red]" if check.required else "[yellow]note[/yellow]"
+        out.print(f"{mark} {check.name}: {check.detail}" + ("" if check.ok else f"\n      fix: {check.fix}"),
+                  soft_wrap=True)
     raise typer.Exit(1 if problems else 0)
 
 

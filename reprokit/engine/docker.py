@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable, Iterator
 
@@ -24,9 +25,14 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound  # 
 from requests.exceptions import ConnectionError, RequestException  # noqa: E402
 from testcontainers.core.container import DockerContainer  # noqa: E402
 
+from reprokit.engine.archive import write_image_archive  # noqa: E402
 from reprokit.engine.protocol import (KILL_GRACE_S, LABELS, SESSION, BatchOutcome, BuildFailure, BuildOutcome,  # noqa: E402
                      ContainerConfig, EngineImage, Layer, RunResult, owner_alive, timed_out)
 from reprokit.errors import EngineError, RunError  # noqa: E402
+
+# dockerd 20.10's classic builder creates each step's container without a platform, so every step on a base of
+# another architecture logs this; it is noise (reprokit checks the architectures itself, see image/build.py).
+PLATFORM_WARNING = " ---> [Warning] The requested image's platform"
 
 _live: set[str] = set()
 _networks: set[str] = set()  # networks this process made and has not removed yet
@@ -60,20 +66,35 @@ class DockerEngine:
     def version(self) -> str:
         return self.api.version().get("Version", "?")
 
-    def pull(self, reference: str) -> bool:
+    def image_architecture(self, reference: str) -> str | None:
         try:
-            self.client.images.pull(reference)
+            return self.api.inspect_image(reference).get("Architecture") or None
+        except (ImageNotFound, NotFound):
+            return None
+
+    def pull(self, reference: str, *, platform: str | None = None) -> bool:
+        try:
+            self.client.images.pull(reference, platform=platform)
             return True
         except (APIError, DockerException):
             return False
 
-    def import_rootfs(self, tarball: str, reference: str, *, labels: dict[str, str] | None = None) -> str:
-        repository, _, tag = reference.partition(":")
-        changes = [f"LABEL {json.dumps(key)}={json.dumps(value)}" for key, value in (labels or {}).items()]
-        self.api.import_image(src=tarball, repository=repository, tag=tag or "latest", changes=changes or None)
+    def load_rootfs(self, tarball: str, reference: str, *, arch: str, labels: dict[str, str] | None = None) -> str:
+        archive = Path(f"{tarball}.image.tar")
+        try:
+            write_image_archive(Path(tarball), archive, reference, arch=arch, labels=labels or {},
+                                created_by=f"reprokit: root filesystem {Path(tarball).name} ({arch})")
+            with open(archive, "rb") as stream:  # streamed to the engine, never read into memory
+                for chunk in self.api.load_image(stream) or ():
+                    if isinstance(chunk, dict) and chunk.get("error"):
+                        raise EngineError(f"the engine did not load {tarball} as {reference}: {chunk['error']}")
+        except (APIError, DockerException) as error:
+            raise EngineError(f"the engine did not load {tarball} as {reference}: {error}") from None
+        finally:
+            archive.unlink(missing_ok=True)
         image = self.image_id(reference)
         if image is None:
-            raise EngineError(f"importing {tarball} as {reference} left no image")
+            raise EngineError(f"loading {tarball} as {reference} left no image")
         return image
 
     def images(self) -> list[EngineImage]:
@@ -113,6 +134,8 @@ class DockerEngine:
             for chunk in self.api.build(fileobj=archive, custom_context=True, tag=tag, labels=labels, rm=True,
                                         forcerm=True, decode=True, pull=False):
                 for line in chunk.get("stream", "").splitlines():
+                    if line.startswith(PLATFORM_WARNING):
+                        continue
                     if line.startswith("Step "):
                         step, total = line, total + 1
                     cached += "Using cache" in line
@@ -161,6 +184,10 @@ class DockerEngine:
             if wrapped is not None:
                 raise RunError(f"the engine failed while using container {wrapped.id[:12]} of {image}: {error}",
                                hint="'reprokit doctor' checks the engine") from None
+            if "does not match the specified platform" in str(error):  # a 404, though the image is there
+                raise RunError(f"could not start a container of {image}: it is of another architecture than "
+                               f"{config.platform}: {error}", hint="build it again from a base of that "
+                               "architecture (reprokit images bootstrap debian:<suite> --arch <arch>)") from None
             raise RunError(f"could not start a container of {image}: {error}",
                            hint="check the image exists ('docker image ls') and the engine ('reprokit doctor')") from None
         finally:

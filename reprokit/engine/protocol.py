@@ -157,9 +157,15 @@ class Engine(Protocol):
     def build(self, dockerfile: str, context: dict[str, bytes], *, tag: str, labels: dict[str, str],
               on_line: Callable[[str], None]) -> BuildOutcome: ...
 
-    def pull(self, reference: str) -> bool: ...
+    def image_architecture(self, reference: str) -> str | None:
+        """The architecture an image's config records ('amd64', 'arm64'); None if there is no such image."""
 
-    def import_rootfs(self, tarball: str, reference: str, *, labels: dict[str, str] | None = None) -> str: ...
+    def pull(self, reference: str, *, platform: str | None = None) -> bool:
+        """Pull ``reference`` (for ``platform``, e.g. linux/arm64, when given); False when no registry has it."""
+
+    def load_rootfs(self, tarball: str, reference: str, *, arch: str, labels: dict[str, str] | None = None) -> str:
+        """An image tagged ``reference`` from a root-filesystem tarball, recorded as ``arch`` (see
+        `engine/archive.py`: an import would record the engine's own architecture); returns its id."""
 
     def images(self) -> list[EngineImage]:
         """Every image in the engine, tagged or not (not the intermediate layers of builds)."""

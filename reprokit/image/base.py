@@ -1,4 +1,4 @@
-"""Make Debian base images without a registry: debootstrap from the host's mirror, then import."""
+"""Make Debian base images without a registry: debootstrap (any architecture) from the host's mirror, then load."""
 from __future__ import annotations
 
 import os
@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Callable
 
 from reprokit import __version__
+from reprokit.aspects.arch import ALIASES, MACHINES, arch_reference, declared_image, host_arch
 from reprokit.engine import Engine, get_engine
 from reprokit.errors import EngineError, ReprokitError
+from reprokit.image import emulation
 
 SUITES = ("bullseye", "bookworm", "trixie")
 
@@ -46,28 +48,36 @@ def host_mirrors(apt_dir: Path = Path("/etc/apt")) -> tuple[str, str]:
     return main, security[0] if security else main.rsplit("/", 1)[0] + "/debian-security"
 
 
-def bootstrap(reference: str, *, engine: Engine | None = None, on_line: Callable[[str], None] | None = None,
-              force: bool = False) -> Provision:
-    """Make ``debian:<suite>`` available: present -> nothing; pullable -> pull; else debootstrap it.
+def bootstrap(reference: str, *, arch: str | None = None, engine: Engine | None = None,
+              on_line: Callable[[str], None] | None = None, force: bool = False) -> Provision:
+    """Make ``debian:<suite>`` of ``arch`` (default: the host's) available, tagged `base_tag(reference, arch)`:
+    present -> nothing; pullable -> pull; else debootstrap it. A foreign ``arch`` prepares emulation first
+    (qemu-user-static and binfmt_misc, see `emulation`), present image or not: without it the image is useless.
     Returns what was done."""
     engine = engine or get_engine()
     image, _, suite = reference.partition(":")
     if image not in ("debian", "docker.io/library/debian") or suite not in SUITES:
         raise ReprokitError(f"cannot bootstrap {reference!r}",
                             hint=f"bootstrap makes debian:<suite> for suite in {', '.join(SUITES)}")
-    if not force and engine.image_id(reference):
+    arch = _architecture(arch)
+    target = base_tag(reference, arch)
+    say = on_line or (lambda line: None)
+    if arch != host_arch():
+        emulation.prepare(arch, say=say)
+    if not force and engine.image_id(target):
         return Provision.PRESENT
-    if not force and engine.pull(reference):
+    if not force and engine.pull(target, platform=f"linux/{arch}"):
+        check_architecture(engine, target, arch)
         return Provision.PULLED
     if shutil.which("debootstrap") is None or os.geteuid() != 0:
         raise EngineError("debootstrap is needed (as root) to make base images without a registry",
                           hint="as root: apt-get install -y debootstrap  (bash .ci/setup.sh does it)")
     mirror, security = host_mirrors()
-    say = on_line or (lambda line: None)
-    with tempfile.TemporaryDirectory(prefix=f"reprokit-{suite}-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"reprokit-{suite}-{arch}-") as tmp:
         root = Path(tmp) / "rootfs"
-        command = ["debootstrap", "--variant=minbase", suite, str(root), mirror]
-        run_streaming(command, say)
+        # No --foreign: with the architecture registered with binfmt_misc, debootstrap finds that the target
+        # "can be executed" and runs its second stage itself, under emulation (2-5 min for arm64).
+        run_streaming(["debootstrap", f"--arch={arch}", "--variant=minbase", suite, str(root), mirror], say)
         # The official images also follow -updates and -security: point-release fixes matter for repros.
         (root / "etc/apt/sources.list").write_text(
             f"deb {mirror} {suite} main\ndeb {mirror} {suite}-updates main\ndeb {security} {suite}-security main\n")
@@ -75,12 +85,37 @@ def bootstrap(reference: str, *, engine: Engine | None = None, on_line: Callable
             cached.unlink()
         tarball = Path(tmp) / "rootfs.tar"
         run_streaming(["tar", "-C", str(root), "--numeric-owner", "-cf", str(tarball), "."], say)
-        say(f"importing {reference}")
+        say(f"loading {target} ({arch})")
         # Labelled so `reprokit images` knows it made this image. Images built on it inherit the labels, so
         # `reprokit.base` names the reference: only the image tagged so is the base itself.
-        engine.import_rootfs(str(tarball), reference, labels={"reprokit.kind": "base", "reprokit.base": reference,
-                                                               "reprokit.version": __version__})
+        engine.load_rootfs(str(tarball), target, arch=arch, labels={
+            "reprokit.kind": "base", "reprokit.base": target, "reprokit.version": __version__})
     return Provision.BOOTSTRAPPED
+
+
+def base_tag(reference: str, arch: str | None = None) -> str:
+    """The tag of ``reference`` made for ``arch``: itself on the host's architecture, else the official
+    per-architecture name (`arm64v8/debian:bookworm`)."""
+    return arch_reference(reference, _architecture(arch))
+
+
+def check_architecture(engine: Engine, reference: str, arch: str, *, what: str = "image") -> None:
+    """``reference`` must be recorded as ``arch``: the classic builder and `docker run` take the architecture an
+    image records, whatever was asked for."""
+    found = engine.image_architecture(reference)
+    if found != arch:
+        raise EngineError(f"{what} {reference} is {found or 'missing'}, not {arch}",
+                          hint=f"make a {arch} one under its own tag: reprokit images bootstrap "
+                               f"{declared_image(reference)} --arch {arch} --force")
+
+
+def _architecture(arch: str | None) -> str:
+    if arch is None:
+        return host_arch()
+    if ALIASES.get(arch.lower()) is None:
+        raise ReprokitError(f"--arch {arch!r} is not an architecture reprokit can build",
+                            hint=f"write one of: {', '.join(MACHINES)}")
+    return ALIASES[arch.lower()]
 
 
 def run_streaming(command: list[str], on_line: Callable[[str], None]) -> None:

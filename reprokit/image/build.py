@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Callable, Literal
 
 from reprokit import __version__
+from reprokit.aspects.arch import MACHINES, base_reference, declared_image, foreign
 from reprokit.engine import BuildFailure, Engine, get_engine
 from reprokit.errors import BuildError, EngineError
+from reprokit.image.base import check_architecture
 from reprokit.image.render import Rendering, render
 from reprokit.image.usage import record_use
 from reprokit.contract.models import EnvironmentSpec
@@ -18,10 +20,11 @@ from reprokit.contract.models import EnvironmentSpec
 SYSTEM_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem")
 CA_VARIABLES = ("REPROKIT_CA_BUNDLE", "SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE")
 LOG_TAIL = 15
+PIP_FOUND_NOTHING = r"No matching distribution|Could not find a version"
 HINTS = [
     (r"Unable to locate package|has no installation candidate|Version '.*' for '.*' was not found",
      "check that the package and version exist in that Debian suite (apt-cache policy NAME in a container of it)"),
-    (r"No matching distribution|Could not find a version",
+    (PIP_FOUND_NOTHING,
      "check that the pin exists on PyPI and supports the image's Python version"),
     (r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|SSL",
      "the build does not trust this network's TLS proxy: set REPROKIT_CA_BUNDLE to the host's CA bundle"),
@@ -78,9 +81,10 @@ def build(spec: EnvironmentSpec, *, engine: Engine | None = None, on_line: Calla
     kind = kind or ("case" if "/" in spec.name else "environment")
     existing = engine.image_id(tag)
     if existing:
+        _check_built(engine, spec, tag, remove=False)
         record_use(tag, existing, kind=kind)
         return Image(tag, existing, content_hash, built=False)
-    ensure_base_image(engine, spec.os)
+    ensure_base_image(engine, base_reference(spec), arch=spec.arch)
     labels = {"reprokit.environment": spec.name, "reprokit.spec-hash": content_hash, "reprokit.version": __version__,
               "reprokit.kind": kind}
     started = time.monotonic()
@@ -89,19 +93,54 @@ def build(spec: EnvironmentSpec, *, engine: Engine | None = None, on_line: Calla
                                on_line=on_line or (lambda line: None))
     except BuildFailure as failure:
         tail = [line for line in failure.log if line.strip()][-LOG_TAIL:] + [failure.error]
-        hint = next((h for pattern, h in HINTS if re.search(pattern, "\n".join(tail))), None)
+        hint = build_hint(tail, spec)
         source = f"reprokit env build {spec.name}" if spec.source else "reprokit env render <the spec>"
         raise BuildError(spec.name, failure.step, tail, hint=hint, reproduce=source) from None
+    _check_built(engine, spec, tag, remove=True)
     record_use(tag, outcome.image_id, kind=kind)
     return Image(tag, outcome.image_id, content_hash, built=True, cached_steps=outcome.cached_steps,
                  total_steps=outcome.total_steps, duration_s=round(time.monotonic() - started, 2))
 
 
-def ensure_base_image(engine: Engine, reference: str) -> None:
-    """The base image must be present or pullable; Debian suites can be made with debootstrap."""
+def build_hint(tail: list[str], spec: EnvironmentSpec) -> str | None:
+    """The hint for a failed build's last lines; a missing wheel on a foreign architecture says so."""
+    text = "\n".join(tail)
+    hint = next((h for pattern, h in HINTS if re.search(pattern, text)), None)
+    if hint is not None and foreign(spec) and re.search(PIP_FOUND_NOTHING, text):
+        machine = MACHINES[spec.arch]
+        hint += (f", and has a wheel for linux/{machine} (or an sdist): the build runs on {spec.arch}, and many "
+                 f"packages publish x86_64 wheels only for some versions (check the files on PyPI for "
+                 f"'{machine}')")
+    return hint
+
+
+def ensure_base_image(engine: Engine, reference: str, *, arch: str | None = None) -> None:
+    """The base image must be present or pullable (Debian suites can be made with debootstrap), and, when an
+    architecture is declared, of that architecture: dockerd's classic builder neither checks nor applies a
+    platform, the image it builds simply takes the base's."""
     present = engine.image_id(reference)
-    if present or engine.pull(reference):
+    if present or engine.pull(reference, platform=f"linux/{arch}" if arch else None):
         record_use(reference, present or engine.image_id(reference) or "", kind="base")
+        if arch:
+            check_architecture(engine, reference, arch, what="base image")
         return
+    declared = declared_image(reference)
+    command = f"reprokit images bootstrap {declared}" + (f" --arch {arch}" if arch and declared != reference else "")
     raise EngineError(f"base image {reference} is not present and no registry can provide it",
-                      hint=f"make it from the Debian mirror: reprokit images bootstrap {reference}")
+                      hint=f"make it from the Debian mirror: {command}")
+
+
+def _check_built(engine: Engine, spec: EnvironmentSpec, tag: str, *, remove: bool) -> None:
+    """An environment that declares an architecture gets an image of it, or an error (the image just built
+    with the wrong one is removed, so a rerun does not reuse it)."""
+    if spec.arch is None:
+        return
+    found = engine.image_architecture(tag)
+    if found == spec.arch:
+        return
+    if remove:
+        engine.remove_image(tag)
+    raise EngineError(f"{spec.name}: the image {tag} is {found}, not the declared arch {spec.arch}",
+                      hint=f"its base {base_reference(spec)} must be {spec.arch} (docker image inspect "
+                           f"{base_reference(spec)} --format '{{{{.Architecture}}}}'); "
+                           + ("rebuild once it is" if remove else f"remove the stale image: docker image rm {tag}"))

@@ -147,6 +147,7 @@ def needed_images(project: Project) -> dict[str, list[str]]:
     """Image tag (and base image) -> who needs it: every environment in environments/ and both sides of every
     case in cases/, as a run now would tag them. Nothing is built. A file that does not load is an error:
     without it, what the project needs is unknown."""
+    from reprokit.aspects.arch import base_reference
     from reprokit.image.build import image_tag, render_for_build
     from reprokit.contract.load import load_case, load_environment
 
@@ -154,7 +155,7 @@ def needed_images(project: Project) -> dict[str, list[str]]:
 
     def need(spec, who: str) -> None:
         needed.setdefault(image_tag(render_for_build(spec)), []).append(who)
-        needed.setdefault(spec.os, []).append(f"base of {who}")
+        needed.setdefault(base_reference(spec), []).append(f"base of {who}")  # arm64v8/debian:... for arm64
 
     try:
         for name in project.environment_names():

@@ -47,6 +47,8 @@ class FakeEngine:
         self.cached_steps = cached_steps
         self.builds: list[dict] = []
         self.pulls: list[str] = []
+        self.loads: list[dict] = []
+        self.architectures: dict[str, str] = {}  # image id -> the architecture its config records (default amd64)
         self.containers: list[FakeContainer] = []
         self.running: list[FakeContainer] = []
         self.removed: list[tuple[str, str]] = []
@@ -59,9 +61,13 @@ class FakeEngine:
         return self.tags.get(reference)
 
     def add_image(self, *tags: str, id: str | None = None, labels: dict[str, str] | None = None, size: int = 0,
-                  created: float = 0.0, layers: tuple[tuple[str, int], ...] | None = None) -> str:
-        """Put an image in the engine (for `images()`); ``layers`` default to one layer of ``size`` of its own."""
+                  created: float = 0.0, layers: tuple[tuple[str, int], ...] | None = None,
+                  arch: str | None = None) -> str:
+        """Put an image in the engine (for `images()`); ``layers`` default to one layer of ``size`` of its own;
+        ``arch`` is what its config records (amd64 when not given)."""
         image = id or "sha256:" + hashlib.sha256(repr((tags, labels, size, created)).encode()).hexdigest()
+        if arch:
+            self.architectures[image] = arch
         self.stored[image] = {"labels": dict(labels or {}), "size": size, "created": created,
                               "layers": layers if layers is not None else ((image, size),)}
         self.tags.update({tag: image for tag in tags})
@@ -109,17 +115,30 @@ class FakeEngine:
             on_line(line)
         image = "sha256:" + hashlib.sha256(dockerfile.encode()).hexdigest()
         self.add_image(tag, id=image, labels=labels, size=len(dockerfile), created=time.time())
+        # dockerd's classic builder: the result has its base's architecture, whatever the build asked for.
+        base = next((line.split()[1] for line in dockerfile.splitlines() if line.startswith("FROM ")), None)
+        self.architectures[image] = (self.image_architecture(base) if base else None) or "amd64"
         return BuildOutcome(image, min(self.cached_steps, len(steps)), len(steps), log)
 
-    def pull(self, reference: str) -> bool:
+    def pull(self, reference: str, *, platform: str | None = None) -> bool:
         self.pulls.append(reference)
         if reference in self.pullable:
             self.tags[reference] = "sha256:pulled-" + reference
+            if platform:
+                self.architectures[self.tags[reference]] = platform.split("/")[1]
             return True
         return False
 
-    def import_rootfs(self, tarball: str, reference: str, *, labels: dict[str, str] | None = None) -> str:
-        return self.add_image(reference, id="sha256:imported-" + reference, labels=labels)
+    def image_architecture(self, reference: str) -> str | None:
+        """What the image's config records: as loaded or built; amd64 for any other image, as on this host."""
+        image = self.tags.get(reference, reference if reference in self.stored else None)
+        return None if image is None else self.architectures.get(image, "amd64")
+
+    def load_rootfs(self, tarball: str, reference: str, *, arch: str, labels: dict[str, str] | None = None) -> str:
+        self.loads.append({"tarball": tarball, "reference": reference, "arch": arch, "labels": dict(labels or {})})
+        image = self.add_image(reference, id="sha256:loaded-" + reference, labels=labels)
+        self.architectures[image] = arch
+        return image
 
     @contextmanager
     def start(self, image: str, config: ContainerConfig) -> Iterator[FakeContainer]:

@@ -119,3 +119,74 @@ def test_start_removes_the_container_when_the_block_raises():
         with start(env(), engine=engine):
             raise RuntimeError("inside the with")
     assert len(engine.containers) == 1 and engine.running == []
+
+
+# -- another architecture ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def amd64_host(monkeypatch):
+    from reprokit.aspects import arch as arch_module
+
+    monkeypatch.setattr(arch_module, "host_arch", lambda: "amd64")
+
+
+def test_an_arm64_environment_builds_on_the_arm64_base_and_gets_an_arm64_image(amd64_host):
+    engine = FakeEngine()
+    engine.add_image("arm64v8/debian:bookworm", arch="arm64")
+    image = build(env(arch="arm64"), engine=engine)
+    assert engine.builds[0]["dockerfile"].startswith("FROM arm64v8/debian:bookworm\n")
+    assert engine.image_architecture(image.tag) == "arm64"
+
+
+def test_a_missing_arm64_base_says_how_to_bootstrap_it_for_that_architecture(amd64_host):
+    engine = FakeEngine()  # debian:bookworm (amd64) is there; that must not count
+    with pytest.raises(EngineError) as caught:
+        build(env(arch="arm64"), engine=engine)
+    assert "base image arm64v8/debian:bookworm is not present" in caught.value.message
+    assert caught.value.hint.endswith("reprokit images bootstrap debian:bookworm --arch arm64")
+    assert engine.builds == [] and engine.pulls == ["arm64v8/debian:bookworm"]
+
+
+def test_a_base_of_the_wrong_architecture_stops_the_build_before_it_starts(amd64_host):
+    """The classic builder would build on it without a word, and the 'arm64' image would be amd64."""
+    engine = FakeEngine()
+    engine.add_image("arm64v8/debian:bookworm", arch="amd64")  # e.g. a `docker import` of an arm64 rootfs
+    with pytest.raises(EngineError, match="base image arm64v8/debian:bookworm is amd64, not arm64") as caught:
+        build(env(arch="arm64"), engine=engine)
+    assert "reprokit images bootstrap debian:bookworm --arch arm64 --force" in caught.value.hint
+    assert engine.builds == []
+
+
+def test_an_image_built_with_another_architecture_than_declared_is_removed_and_refused(amd64_host):
+    class PlatformIgnoringBuilder(FakeEngine):
+        def build(self, dockerfile, context, **options):
+            outcome = super().build(dockerfile, context, **options)
+            self.architectures[outcome.image_id] = "amd64"
+            return outcome
+
+    engine = PlatformIgnoringBuilder()
+    engine.add_image("arm64v8/debian:bookworm", arch="arm64")
+    with pytest.raises(EngineError, match=r"the image reprokit/env:\w+ is amd64, not the declared arch arm64"):
+        build(env(arch="arm64"), engine=engine)
+    assert engine.removed_images == [engine.builds[0]["tag"]]
+    assert engine.image_id(engine.builds[0]["tag"]) is None  # a rerun builds again instead of reusing it
+
+
+def test_an_environment_without_arch_is_not_checked(amd64_host):
+    engine = FakeEngine()
+    engine.add_image("debian:bookworm", arch="arm64")  # whatever an unlabelled base says, as before
+    assert build(env(), engine=engine).built
+
+
+def test_a_missing_wheel_on_a_foreign_architecture_names_the_architecture_in_the_hint(amd64_host):
+    line = ("ERROR: No matching distribution found for tensorflow-io-gcs-filesystem==0.29.0")
+    engine = FakeEngine(fail_build=BuildFailure("Step 5/9 : RUN pip install", [line], "exit 1"))
+    engine.add_image("arm64v8/debian:bookworm", arch="arm64")
+    with pytest.raises(BuildError) as caught:
+        build(env(arch="arm64", python_packages=("tensorflow-io-gcs-filesystem==0.29.0",)), engine=engine)
+    assert caught.value.hint.startswith("check that the pin exists on PyPI and supports the image's Python version")
+    assert "has a wheel for linux/aarch64 (or an sdist): the build runs on arm64" in caught.value.hint
+    with pytest.raises(BuildError) as native:
+        build(env(python_packages=("tensorflow-io-gcs-filesystem==0.29.0",)), engine=engine)
+    assert "aarch64" not in native.value.hint

@@ -41,7 +41,7 @@ def test_a_bootstrapped_base_is_labelled_as_reprokits_base(monkeypatch):
 
     def fake_run(command, on_line):
         if command[0] == "debootstrap":  # what debootstrap leaves that bootstrap() writes into
-            (Path(command[3]) / "etc" / "apt").mkdir(parents=True)
+            (Path(command[-2]) / "etc" / "apt").mkdir(parents=True)
 
     monkeypatch.setattr(base, "run_streaming", fake_run)
     monkeypatch.setattr(base.shutil, "which", lambda name: f"/usr/sbin/{name}")
@@ -51,3 +51,81 @@ def test_a_bootstrapped_base_is_labelled_as_reprokits_base(monkeypatch):
     [made] = stored_images(engine)
     assert (made.kind, made.tags) == (ImageKind.BASE, ("debian:trixie",))
     assert engine.stored[engine.tags["debian:trixie"]]["labels"]["reprokit.base"] == "debian:trixie"
+
+
+# -- another architecture ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def debootstrap(monkeypatch):
+    """bootstrap() on an amd64 host as root, with debootstrap and tar recorded instead of run, and emulation
+    preparation recorded instead of done."""
+    from pathlib import Path
+
+    from reprokit.aspects import arch as arch_module
+    from reprokit.image import base
+
+    commands, prepared = [], []
+
+    def fake_run(command, on_line):
+        commands.append(command)
+        if command[0] == "debootstrap":
+            (Path(command[-2]) / "etc" / "apt").mkdir(parents=True)
+
+    monkeypatch.setattr(arch_module, "host_arch", lambda: "amd64")
+    monkeypatch.setattr(base, "host_arch", lambda: "amd64")
+    monkeypatch.setattr(base, "run_streaming", fake_run)
+    monkeypatch.setattr(base.shutil, "which", lambda name: f"/usr/sbin/{name}")
+    monkeypatch.setattr(base.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(base.emulation, "prepare", lambda arch, say: prepared.append(arch))
+    return commands, prepared
+
+
+def test_bootstrap_for_arm64_debootstraps_that_architecture_and_loads_it_as_arm64(debootstrap):
+    commands, prepared = debootstrap
+    engine = FakeEngine()
+    assert bootstrap("debian:bookworm", arch="arm64", engine=engine) is Provision.BOOTSTRAPPED
+    assert prepared == ["arm64"]  # emulation first: debootstrap's second stage runs arm64 programs
+    [debootstrap_command, _] = commands
+    assert debootstrap_command[:4] == ["debootstrap", "--arch=arm64", "--variant=minbase", "bookworm"]
+    assert "--foreign" not in debootstrap_command
+    [load] = engine.loads
+    assert (load["reference"], load["arch"]) == ("arm64v8/debian:bookworm", "arm64")
+    assert load["labels"]["reprokit.kind"] == "base" and load["labels"]["reprokit.base"] == "arm64v8/debian:bookworm"
+    assert engine.image_architecture("arm64v8/debian:bookworm") == "arm64"
+    assert engine.tags["debian:bookworm"] == "sha256:bookworm"  # the amd64 base keeps its tag: no overwrite
+
+
+def test_a_native_bootstrap_also_records_its_architecture_and_prepares_no_emulation(debootstrap):
+    commands, prepared = debootstrap
+    engine = FakeEngine(images={})
+    assert bootstrap("debian:trixie", engine=engine) is Provision.BOOTSTRAPPED
+    assert prepared == [] and commands[0][1] == "--arch=amd64"
+    assert [(l["reference"], l["arch"]) for l in engine.loads] == [("debian:trixie", "amd64")]
+
+
+def test_a_present_arm64_base_is_left_alone_but_emulation_is_still_prepared(debootstrap):
+    commands, prepared = debootstrap
+    engine = FakeEngine()
+    engine.add_image("arm64v8/debian:bookworm", arch="arm64")
+    assert bootstrap("debian:bookworm", arch="aarch64", engine=engine) is Provision.PRESENT
+    assert prepared == ["arm64"] and commands == [] and engine.loads == []
+
+
+def test_a_pulled_base_of_the_wrong_architecture_is_refused(debootstrap):
+    from reprokit.errors import EngineError
+
+    class WrongPlatform(FakeEngine):
+        def pull(self, reference, *, platform=None):
+            return super().pull(reference)  # the registry ignores the platform: amd64 arrives
+
+    engine = WrongPlatform(images={}, pullable=("arm64v8/debian:bookworm",))
+    with pytest.raises(EngineError, match="arm64v8/debian:bookworm is amd64, not arm64"):
+        bootstrap("debian:bookworm", arch="arm64", engine=engine)
+
+
+def test_an_architecture_reprokit_cannot_build_is_refused_before_anything_runs(debootstrap):
+    commands, prepared = debootstrap
+    with pytest.raises(ReprokitError, match="--arch 'sparc' is not an architecture reprokit can build") as caught:
+        bootstrap("debian:bookworm", arch="sparc", engine=FakeEngine())
+    assert caught.value.hint == "write one of: amd64, arm64" and commands == prepared == []

@@ -253,3 +253,13 @@ def test_bad_ages_and_sizes_say_how_to_write_them():
     with pytest.raises(InvalidValue, match="'10GB' is not a size"):
         parse_size("10GB")
     assert parse_size("10g") == 10 << 30
+
+
+def test_an_arm64_environment_needs_the_arm64_base_not_the_amd64_one(tmp_path, monkeypatch):
+    from reprokit.aspects import arch as arch_module
+
+    monkeypatch.setattr(arch_module, "host_arch", lambda: "amd64")
+    root = write_project(tmp_path, {"environments/graviton.yaml": "os: debian:bookworm\narch: arm64\n"})
+    needed = needed_images(Project(root))
+    assert needed["arm64v8/debian:bookworm"] == ["base of environment graviton"]
+    assert "debian:bookworm" not in needed

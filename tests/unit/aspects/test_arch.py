@@ -49,6 +49,24 @@ def test_a_foreign_arch_builds_from_the_official_per_architecture_image(amd64_ho
         "FROM arm64v8/debian:bookworm\n")
 
 
+@pytest.mark.parametrize("image, arch, reference", [
+    ("debian:bookworm", "arm64", "arm64v8/debian:bookworm"),
+    ("debian:bullseye", "arm64", "arm64v8/debian:bullseye"),
+    ("docker.io/library/debian:trixie", "arm64", "arm64v8/debian:trixie"),
+    ("debian:bookworm", "amd64", "debian:bookworm"),
+    ("debian:bookworm", None, "debian:bookworm"),
+])
+def test_base_reference_maps_os_and_arch_to_a_tag_of_that_architecture(amd64_host, image, arch, reference):
+    assert arch_module.base_reference(spec(os=image, arch=arch)) == reference
+    assert arch_module.declared_image(reference) == image.removeprefix("docker.io/library/")
+
+
+def test_on_an_arm64_host_the_foreign_architecture_is_amd64(monkeypatch):
+    monkeypatch.setattr(arch_module, "host_arch", lambda: "arm64")
+    assert arch_module.base_reference(spec(arch="amd64")) == "amd64/debian:bookworm"
+    assert arch_module.base_reference(spec(arch="arm64")) == "debian:bookworm"
+
+
 def test_the_hosts_own_arch_builds_from_the_image_as_declared(amd64_host):
     assert render(spec(arch="amd64")) == render(spec())
 
@@ -59,20 +77,34 @@ def test_a_foreign_arch_runs_its_containers_on_that_platform(amd64_host):
     assert container_config(spec()).platform is None
 
 
-def test_env_show_says_a_foreign_arch_runs_under_emulation(amd64_host):
+def test_env_show_says_a_foreign_arch_runs_under_emulation_and_what_that_cannot_reproduce(amd64_host):
     [note] = ARCH.notes(spec(arch="arm64"))
     assert "this host is amd64" in note and "qemu-user emulation" in note and "arm64v8/debian:bookworm" in note
+    assert "static binaries of the host's architecture run natively" in note and "page size" in note
     assert ARCH.notes(spec(arch="amd64")) == []
 
 
 # -- observed -------------------------------------------------------------------------------------------------
 
 
-def test_read_facts_says_when_the_guest_runs_under_emulation():
-    emulated = ARCH.read_facts({"arch": ["aarch64"], "cpuinfo": ["flags\t\t: fpu vme de pse tsc msr"]})
-    assert emulated == {"arch": "aarch64", "emulated": "qemu-user (the host CPU is another architecture)"}
-    assert ARCH.read_facts({"arch": ["x86_64"], "cpuinfo": ["flags\t\t: fpu vme de pse tsc msr"]}) == {"arch": "x86_64"}
-    assert ARCH.read_facts({"arch": ["aarch64"], "cpuinfo": ["Features\t: fp asimd evtstrm"]}) == {"arch": "aarch64"}
+def test_read_facts_says_emulated_when_the_shell_runs_inside_qemu():
+    emulated = ARCH.read_facts({"arch": ["aarch64"], "emulator": ["/usr/bin/qemu-aarch64-static"]})
+    assert emulated == {"arch": "aarch64", "emulated": "qemu-user"}
+    # The host's interpreter, wherever it is installed (tonistiigi/binfmt's is /usr/bin/qemu-aarch64).
+    assert ARCH.read_facts({"arch": ["aarch64"], "emulator": ["/usr/bin/qemu-aarch64"]}) \
+        == {"arch": "aarch64", "emulated": "qemu-user"}
+
+
+def test_read_facts_on_a_native_machine_has_no_emulated_fact():
+    assert ARCH.read_facts({"arch": ["x86_64"], "emulator": ["/usr/bin/dash"]}) == {"arch": "x86_64"}
+    assert ARCH.read_facts({"arch": ["aarch64"], "emulator": ["/bin/bash"]}) == {"arch": "aarch64"}
+    assert ARCH.read_facts({"arch": ["x86_64"]}) == {"arch": "x86_64"}  # no readlink in the image
+
+
+def test_the_emulator_is_read_by_a_child_of_the_shell_it_names():
+    """qemu answers /proc/self/exe with the guest program; only another process's exe shows qemu, and `; :`
+    keeps sh from exec'ing readlink in place of itself (which would make $$ readlink's own pid)."""
+    assert "sh -c 'readlink /proc/$$/exe; :'" in ARCH.fact_script
 
 
 def test_check_is_silent_when_uname_matches_and_names_it_when_not():
