@@ -67,7 +67,7 @@ def foreign_checks(engine, declared: dict[tuple[str, str], list[str]], *,
 def declared_foreign(project) -> dict[tuple[str, str], list[str]]:
     """(os, arch) -> who declares it, for every environment and case side whose arch is not the host's. A file
     that does not load declares nothing here (the commands that use it report it)."""
-    from reprokit.spec.load import Project, load_case, load_environment
+    from reprokit.contract.load import Project, load_case, load_environment
 
     project = project or Project.at()
     found: dict[tuple[str, str], list[str]] = {}

@@ -15,7 +15,7 @@ from reprokit.aspects.arch import host_arch
 from reprokit.case.reproduce import run_case
 from reprokit.engine import LABELS
 from reprokit.image import emulation
-from reprokit.spec.load import Project, load_case
+from reprokit.contract.load import Project, load_case
 
 pytestmark = pytest.mark.integration
 ARM64_BASE = "arm64v8/debian:bookworm"

@@ -7,7 +7,7 @@ from fakes import FakeEngine, write_project
 from reprokit import doctor
 from reprokit.aspects import arch as arch_module
 from reprokit.image import emulation
-from reprokit.spec.load import Project
+from reprokit.contract.load import Project
 
 REGISTERED = "enabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\nflags: PF\noffset 0\n"
 
