@@ -46,3 +46,14 @@ def test_reprokit_help_imports_neither_docker_nor_pydantic():
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert "Usage" in result.stdout
     assert result.stdout.strip().splitlines()[-1] == "LOADED []", result.stdout[-500:] + result.stderr[-500:]
+
+
+def test_test_files_have_unique_basenames_so_pytest_can_collect_them_all():
+    """pytest's default import mode keys test modules by file name: two test_x.py in different folders break
+    collection of the whole suite."""
+    from collections import Counter
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parents[1]
+    names = Counter(path.name for path in tests.rglob("test_*.py"))
+    assert [name for name, count in names.items() if count > 1] == []
