@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,8 +43,18 @@ class History:
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA busy_timeout=60000")
+        # Switching a new database to WAL needs it alone, and SQLite does not wait for that lock with the busy
+        # handler: processes creating one history at once retry for a while instead of failing.
+        for attempt in range(200):
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                return db
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or attempt == 199:
+                    db.close()
+                    raise
+                time.sleep(0.05)
         return db
 
     def record(self, rows: list[dict]) -> None:
