@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, model_validator
 
-from reprokit.aspects.base import Aspect, Merge, SpecField, mapping
+from reprokit.aspects.base import Aspect, Merge, SpecField
 from reprokit.contract.values import ENV_NAME, Frozen, absolute
 
 # A service's name is its hostname on the run's network: one DNS label.
@@ -157,7 +157,3 @@ class Services(Aspect):
     def notes(self, spec) -> list[str]:
         return [f"services: {', '.join(spec.services)} start before the steps on a network of the run's own, "
                 "fresh for every attempt; each name is the hostname the steps use"] if spec.services else []
-
-
-def service_facts(facts: dict) -> dict:
-    return mapping(facts.get("services"))
