@@ -12,6 +12,8 @@ command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v chromium >/dev/null || missing+=(chromium)  # renders HTML reports in tests/integration
 command -v qemu-aarch64-static >/dev/null || missing+=(qemu-user-static)  # arm64 environments, emulated
 command -v update-binfmts >/dev/null || missing+=(binfmt-support)
+command -v podman >/dev/null || missing+=(podman catatonit)  # tests/integration/test_podman_engine.py (README: Podman)
+command -v docker-compose >/dev/null || missing+=(docker-compose)  # checks `reprokit env export --compose`
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   apt-get update -qq

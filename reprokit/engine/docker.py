@@ -25,6 +25,7 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound  # 
 from requests.exceptions import ConnectionError, RequestException  # noqa: E402
 from testcontainers.core.container import DockerContainer  # noqa: E402
 
+from reprokit.engine import podman  # noqa: E402
 from reprokit.engine.archive import write_image_archive  # noqa: E402
 from reprokit.engine.protocol import (KILL_GRACE_S, LABELS, SESSION, BatchOutcome, BuildFailure, BuildOutcome,  # noqa: E402
                      ContainerConfig, EngineImage, Layer, RunResult, owner_alive, timed_out)
@@ -54,6 +55,9 @@ class DockerEngine:
                               hint="start one (as root: bash .ci/setup.sh, or 'dockerd &'); "
                                    "'reprokit doctor' checks every prerequisite") from None
         self.api = self.client.api
+        # DOCKER_HOST may point at `podman system service`: see engine/podman.py for what differs.
+        self.podman = podman.is_podman(self.api.version())
+        self._limits = podman.engine_limits(os.environ.get("DOCKER_HOST", "")) if self.podman else {}
 
     # -- images -------------------------------------------------------------------------------------------
 
@@ -98,7 +102,8 @@ class DockerEngine:
         return image
 
     def images(self) -> list[EngineImage]:
-        return [EngineImage(item["Id"], tuple(t for t in item.get("RepoTags") or () if t != "<none>:<none>"),
+        name = podman.short_tag if self.podman else str
+        return [EngineImage(item["Id"], tuple(name(t) for t in item.get("RepoTags") or () if t != "<none>:<none>"),
                             dict(item.get("Labels") or {}), int(item.get("Size") or 0), float(item.get("Created") or 0))
                 for item in self.api.images()]
 
@@ -136,7 +141,7 @@ class DockerEngine:
                 for line in chunk.get("stream", "").splitlines():
                     if line.startswith(PLATFORM_WARNING):
                         continue
-                    if line.startswith("Step "):
+                    if line.startswith(("Step ", "STEP ")):  # Docker's classic builder; Podman's buildah
                         step, total = line, total + 1
                     cached += "Using cache" in line
                     log.append(line)
@@ -162,7 +167,8 @@ class DockerEngine:
         container = _Container(image, command=command or None, env=dict(config.env),
                                labels={**LABELS, **config.labels}, init=True, privileged=False,
                                **self._network_settings(config),
-                               transferables=_transfers(archive, config), **_host_settings(config))
+                               transferables=_transfers(archive, config),
+                               **_host_settings(config, engine_limits=self._limits))
         # The customer's tmpfs mounts; exec, as on a host (Docker's default is noexec).
         container.tmpfs = {path: f"size={size},exec" for path, size in config.tmpfs.items()}
         global _creating
@@ -354,8 +360,9 @@ class _Container(DockerContainer):
 
 
 
-def _host_settings(config: ContainerConfig) -> dict:
-    """docker-py's create/host-config arguments for a ContainerConfig (beyond image, command, env, labels)."""
+def _host_settings(config: ContainerConfig, *, engine_limits: dict[str, int] | None = None) -> dict:
+    """docker-py's create/host-config arguments for a ContainerConfig (beyond image, command, env, labels).
+    ``engine_limits`` (on Podman) become explicit limits of every container (see `engine/podman.py`)."""
     settings: dict = {}
     if config.memory:
         settings.update(mem_limit=config.memory, memswap_limit=config.memory)  # no swap: OOM shows as OOM
@@ -363,8 +370,11 @@ def _host_settings(config: ContainerConfig) -> dict:
         settings["nano_cpus"] = int(config.cpus * 1e9)
     if config.pids:
         settings["pids_limit"] = config.pids
-    if config.nofile:
-        settings["ulimits"] = [docker.types.Ulimit(name="nofile", soft=config.nofile, hard=config.nofile)]
+    limits = podman.default_ulimits(nofile=config.nofile, engine_limits=engine_limits) if engine_limits else (
+        {"nofile": (config.nofile, config.nofile)} if config.nofile else {})
+    if limits:
+        settings["ulimits"] = [docker.types.Ulimit(name=name, soft=soft, hard=hard)
+                               for name, (soft, hard) in limits.items()]
     if config.shm:
         settings["shm_size"] = config.shm
     if config.read_only:
