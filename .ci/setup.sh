@@ -20,6 +20,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# The devcontainer CLI reads `reprokit env export --devcontainer` folders in tests/integration/test_env_export.py.
+if ! command -v devcontainer >/dev/null && command -v npm >/dev/null; then
+  npm install -g --silent @devcontainers/cli >/dev/null 2>&1 || echo "setup: npm could not install @devcontainers/cli"
+fi
+
 if ! docker info >/dev/null 2>&1; then
   echo "setup: starting dockerd (log: /var/log/reprokit-dockerd.log)"
   nohup dockerd >/var/log/reprokit-dockerd.log 2>&1 &

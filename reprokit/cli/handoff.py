@@ -18,6 +18,40 @@ def register(app: typer.Typer, env_app: typer.Typer) -> None:
     app.command("bundle")(bundle)
     app.command("triage")(triage)
     app.command("kb")(kb)
+    env_app.command("export")(env_export)
+
+
+def env_export(name: str = typer.Argument(..., help="an environment, or CASE-ID/environment|baseline for a case's"),
+               devcontainer: Optional[Path] = typer.Option(None, "--devcontainer", help="write DIR/.devcontainer/ "
+                                                           "(devcontainer.json, Dockerfile, compose.yaml for services)"),
+               compose: Optional[Path] = typer.Option(None, "--compose", help="write a Compose file running the "
+                                                      "environment's image and its services"),
+               project: Optional[str] = ProjectOption):
+    """Export an environment where engineers work: a .devcontainer/ for VS Code or any devcontainer tool, and/or
+    a Compose file, from the same Dockerfile and settings as reprokit's runs."""
+    from reprokit._console import progress
+    from reprokit.contract.load import Project, load_case, load_environment
+    from reprokit.errors import ReprokitError
+    from reprokit.handoff.export import export, step_prelude_text
+
+    if devcontainer is None and compose is None:
+        raise ReprokitError("env export: nothing to write", hint=f"reprokit env export {name} --devcontainer . "
+                                                                 f"(or --compose compose.yaml)")
+    where = Project.at(project)
+    case_id, _, role = name.partition("/")
+    if role and role not in ("environment", "baseline"):
+        raise ReprokitError(f"env export {name}: {role!r} is not a side of a case",
+                            hint=f"use {case_id}/environment or {case_id}/baseline")
+    spec = getattr(load_case(case_id, root=where.root), role) if role else load_environment(name, root=where.root)
+    if devcontainer is not None and devcontainer.name != ".devcontainer":
+        devcontainer = devcontainer / ".devcontainer"
+    with progress(f"exporting {name}") as on_line:
+        written = export(spec, devcontainer=devcontainer, compose=compose, on_line=on_line)
+    for path in written:
+        out.print(f"wrote {path}", soft_wrap=True)
+    if step_prelude_text(spec):
+        err.print(f"note: umask/clock apply to each step's shell only: source {devcontainer or 'step-prelude.sh'}"
+                  "/step-prelude.sh in a terminal of the container to get them", soft_wrap=True)
 
 
 def report(case_id: str,
