@@ -208,7 +208,8 @@ def schema(kind: str = typer.Argument("all", help="environment | case | all")):
 
 @app.command()
 def doctor(project: Optional[str] = ProjectOption):
-    """Check every prerequisite (engine, debootstrap, base images, emulation of other architectures, CA bundle)
+    """Check every prerequisite (engine, debootstrap, base images, emulation of other architectures, CA bundle,
+    Debian mirror, faketime, registries, image-use records, Podman)
     and say how to fix each problem. Exits 1 when a check the project needs fails; a note is no failure."""
     from reprokit.doctor import checks
 
