@@ -99,3 +99,25 @@ def test_prune_never_removes_an_image_a_shipped_case_needs(docker_engine):
     kept = {tag: image["rule"] for image in result["kept"] for tag in image["tags"]}
     assert present and all(kept.get(tag) == "needed" for tag in present), (present, kept)
     assert all(docker_engine.image_id(tag) for tag in present)  # a dry run removed nothing
+
+
+def test_after_a_real_prune_over_budget_a_case_needing_a_kept_image_builds_nothing(throwaway, docker_engine):
+    project, name, (tag_a, tag_b), env = throwaway
+    (project / "environments" / f"{name}-a.yaml").unlink()  # a is needed by nothing any more; b by the case
+    (project / "cases" / "RK-1").mkdir(parents=True)
+    (project / "cases" / "RK-1" / "case.yaml").write_text(
+        f"id: RK-1\ntitle: the kept image's file is there\nenvironment: {name}-b\nbaseline: {name}-b\n"
+        "steps: [wc -c /opt/rkedges/blob]\nexpect: {stdout_contains: '262144 /opt/rkedges/blob'}\n")
+    pruned = reprokit("images", "prune", "--keep-size", "0", "--match", f"{name}-*", "--json", "-C", str(project),
+                      env=env)
+    result = json.loads(pruned.stdout)
+    assert [image["tags"] for image in result["removed"]] == [[tag_a]], pruned.stdout + pruned.stderr
+    assert [(image["tags"], image["rule"]) for image in result["kept"]] == [([tag_b], "needed")]
+    assert pruned.returncode == 1 and result["over_budget"]  # what the project needs is over a zero budget
+    assert docker_engine.image_id(tag_a) is None
+    replay = reprokit("case", "run", "RK-1", "--json", "-C", str(project), env=env)
+    result = json.loads(replay.stdout)
+    assert result["verdict"] == "EVERYWHERE", replay.stdout + replay.stderr  # both sides are b: the file is there
+    runs = result["runs"]
+    assert {role: run["image"]["built"] for role, run in runs.items()} == {"environment": False, "baseline": False}
+    assert {run["image"]["tag"] for run in runs.values()} == {tag_b}
