@@ -14,6 +14,7 @@ from typing import Callable
 from reprokit.image.build import Image, build
 from reprokit.case.compare import combined, observed_diffs, signature_holds, spec_diff, verdict
 from reprokit.engine import KILL_GRACE_S, BatchOutcome, Engine, get_engine, timed_out
+from reprokit.engine.podman import OOM_COUNTERS, oom_kills
 from reprokit.errors import ReprokitError, RunError
 from reprokit.case.history import History, default_path
 from reprokit.contract.load import Project, write_json_atomically
@@ -212,7 +213,8 @@ def spec_is_read_only(config) -> bool:
 
 # The steps run as the container's own process: one start, no exec per step. Each step's output, exit code
 # and start/end times go to files that are collected when the container exits. Steps stop at the first that
-# fails or times out; `timeout` (SIGTERM, then SIGKILL) bounds each one inside the container.
+# fails or times out; `timeout` (SIGTERM, then SIGKILL) bounds each one inside the container. A step killed by
+# SIGKILL leaves the memory cgroup's OOM count too: the engine's oom event is Docker's only (engine/podman.py).
 RUN_DIR = "/tmp/.reprokit"
 RUNNER = f"""
 step() {{
@@ -220,6 +222,7 @@ step() {{
   timeout -k {KILL_GRACE_S} "$2" sh "{RUN_DIR}/steps/$1.sh" >"{RUN_DIR}/out/$1.stdout" 2>"{RUN_DIR}/out/$1.stderr"
   code=$?
   echo "$code $started $(date +%s.%N)" >"{RUN_DIR}/out/$1.status"
+  [ $code -ne 137 ] || {{ {OOM_COUNTERS}; }} >"{RUN_DIR}/out/$1.oom"
   return $code
 }}
 cd "$1" || exit 97
@@ -262,7 +265,7 @@ def read_steps(case: Case, outcome: BatchOutcome) -> list[RunResult]:
         code, duration = (int(status[0]), _seconds(status[1:])) if status else (137, step.timeout)
         results.append(RunResult(step.run, code, text(f"{i}.stdout"), text(f"{i}.stderr"), duration,
                                  timed_out=timed_out(code, duration, step.timeout)))
-    if results and outcome.oom_killed and results[-1].exit_code != 0:
+    if results and results[-1].exit_code != 0 and (outcome.oom_killed or oom_kills(text(f"{len(results) - 1}.oom"))):
         results[-1] = dataclasses.replace(results[-1], oom_killed=True)
     return results
 

@@ -255,7 +255,8 @@ class DockerEngine:
             except NotFound:
                 collected = {}
             # The OOM killer's SIGKILL shows as 137: only then is the event log worth asking.
-            oom = code == 137 and _oom_since(self.client, box.id, since)
+            oom = code == 137 and (bool(self.api.inspect_container(box.id)["State"].get("OOMKilled"))
+                                   if self.podman else _oom_since(self.client, box.id, since))  # engine/podman.py
             return BatchOutcome(code, collected, oom_killed=oom, killed=killed)
 
     def _kill(self, container_id: str) -> None:
@@ -321,7 +322,15 @@ class DockerBox:
         code = -1 if code is None else code
         duration = round(time.monotonic() - started, 3)
         return RunResult(command, code, _text(stdout), _text(stderr), duration, timed_out(code, duration, timeout),
-                         oom_killed=code == 137 and _oom_since(self._engine.client, self.id, since))
+                         oom_killed=code == 137 and self._oom_killed(since))
+
+    def _oom_killed(self, since: float) -> bool:
+        if not self._engine.podman:
+            return _oom_since(self._engine.client, self.id, since)
+        # Podman sends no oom event for an exec'd process: ask the container's memory cgroup (v2, else v1).
+        api = self._engine.api
+        exec_id = api.exec_create(self.id, ["sh", "-c", podman.OOM_COUNTERS])["Id"]
+        return podman.oom_kills(_text(api.exec_start(exec_id))) > 0
 
     def logs(self, *, tail: int = 200) -> str:
         try:

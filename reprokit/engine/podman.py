@@ -3,7 +3,7 @@
 reprokit selects Podman like any engine, by ``DOCKER_HOST`` (e.g. unix:///run/podman/podman.sock); the
 Docker backend asks the engine what it is (`is_podman`) and adjusts where Podman's compatibility API behaves
 differently: explicit limits for every container (`default_ulimits`), tags under localhost/ (`short_tag`), and
-buildah's build log (`build_step`, `build_cached`). Unit tests check these without an engine."""
+OOM kills of exec'd processes (`oom_kills`). Unit tests check these without an engine."""
 from __future__ import annotations
 
 import resource
@@ -63,6 +63,20 @@ def parse_limits(text: str) -> dict[str, int]:
                 if hard.isdigit():
                     found[name] = int(hard)
     return found
+
+
+# The OOM killer's count in a container's memory cgroup, read from inside it (cgroup v2, else v1); also by the
+# case runner (case/reproduce.py) after a step that SIGKILL ended, on every engine.
+OOM_COUNTERS = "cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null"
+
+
+def oom_kills(counters: str) -> int:
+    """How many processes the OOM killer ended in the container: the `oom_kill N` line of OOM_COUNTERS' output.
+
+    Docker reports an OOM kill of any process in a container as an `oom` event; Podman 4.3 only notes one of the
+    container's own process (State.OOMKilled), so a step run through exec is checked here instead."""
+    return sum(int(line.split()[1]) for line in counters.splitlines()
+               if line.startswith("oom_kill ") and line.split()[1].isdigit())
 
 
 def short_tag(tag: str) -> str:

@@ -97,3 +97,21 @@ def podman_service_pid(host: str) -> int:
     with sockets.socket(sockets.AF_UNIX) as peer:
         peer.connect(host[len("unix://"):])
         return struct.unpack("3i", peer.getsockopt(sockets.SOL_SOCKET, sockets.SO_PEERCRED, 12))[0]
+
+
+def test_a_step_the_oom_killer_ends_on_podman_is_reported_as_oom_killed(podman_host, tmp_path):
+    (tmp_path / "environments").mkdir()
+    (tmp_path / "environments" / "small.yaml").write_text("os: debian:bookworm\nlimits: {memory: 64m}\n"
+                                                          "system_packages: [python3]\n")
+    (tmp_path / "cases" / "OOM-1").mkdir(parents=True)
+    (tmp_path / "cases" / "OOM-1" / "case.yaml").write_text(
+        "id: OOM-1\ntitle: a greedy step\nenvironment: small\nbaseline: small\n"
+        "steps: [\"python3 -c 'x = bytearray(300 * 1024 * 1024)'\"]\nexpect: {oom_killed: true}\n")
+    done = reprokit("case", "run", "OOM-1", "--json", "-C", str(tmp_path), host=podman_host)
+    result = json.loads(done.stdout)
+    [step] = result["runs"]["environment"]["attempts"][0]["steps"]
+    assert (step["exit_code"], step["oom_killed"]) == (137, True), done.stdout[-2000:] + done.stderr
+    assert result["verdict"] == "EVERYWHERE"
+    ran = reprokit("env", "run", "small", "-C", str(tmp_path), "--", "python3", "-c", "x = bytearray(300 << 20)",
+                   host=podman_host)
+    assert ran.returncode == 137 and "killed by the OOM killer" in ran.stderr, ran.stderr

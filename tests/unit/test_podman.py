@@ -75,3 +75,26 @@ def test_podman_tags_are_shown_as_docker_shows_them():
     assert podman.short_tag("docker.io/library/debian:bookworm") == "debian:bookworm"
     assert podman.short_tag("docker.io/arm64v8/debian:bookworm") == "arm64v8/debian:bookworm"
     assert podman.short_tag("localhost:5000/reprokit/env:ab12") == "localhost:5000/reprokit/env:ab12"
+
+
+def test_oom_kills_are_counted_from_cgroup_v2_or_v1_counters():
+    assert podman.oom_kills("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\noom_group_kill 0\n") == 1  # memory.events
+    assert podman.oom_kills("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n") == 2  # v1 memory.oom_control
+    assert podman.oom_kills("") == 0
+
+
+def test_a_step_sigkilled_with_an_oom_kill_in_its_cgroup_is_reported_as_oom_killed(tmp_path):
+    from fakes import write_project
+    from reprokit.case.reproduce import read_steps
+    from reprokit.contract.load import load_case
+    from reprokit.engine.protocol import BatchOutcome
+
+    root = write_project(tmp_path, {"environments/baseline.yaml": "os: debian:bookworm\n",
+                                    "cases/T-1/case.yaml": "id: T-1\ntitle: t\nenvironment: baseline\n"
+                                                           "steps: ['true', python3 big.py]\nexpect: {oom_killed: true}\n"})
+    case = load_case("T-1", root=root)
+    files = {"out/0.status": b"0 1.0 1.1", "out/1.status": b"137 2.0 2.5", "out/1.stderr": b"Killed\n"}
+    [first, killed] = read_steps(case, BatchOutcome(137, {**files, "out/1.oom": b"oom_kill 1\n"}))
+    assert (first.oom_killed, killed.oom_killed) == (False, True)
+    [_, timed] = read_steps(case, BatchOutcome(137, {**files, "out/1.oom": b"oom_kill 0\n"}))
+    assert not timed.oom_killed  # SIGKILLed by its timeout or by itself: no OOM kill counted
