@@ -120,3 +120,21 @@ def test_a_port_or_run_readiness_becomes_the_healthcheck(spec):
     ready = export.ready_commands(spec.model_copy(update={"services": updated}), images={})
     assert ":1538 " in ready["db"] and "/proc/net/tcp" in ready["db"]  # 5432 in hex, as reprokit checks it
     assert ready["cache"] == "redis-cli ping"
+
+
+def test_the_command_says_what_to_write_and_which_sides_a_case_has(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "environments").mkdir(exist_ok=True)
+    (tmp_path / "environments" / "baseline.yaml").write_text("os: debian:bookworm\n")
+
+    def run(*args):
+        done = subprocess.run([sys.executable, "-m", "reprokit", "env", "export", *args, "-C", str(tmp_path)],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        return done.stderr
+
+    assert "hint: reprokit env export baseline --devcontainer ." in run("baseline")
+    assert "'other' is not a side of a case" in run("SUP-1/other", "--compose", str(tmp_path / "c.yaml"))
+    assert not (tmp_path / "c.yaml").exists()
