@@ -52,7 +52,7 @@ def checks(project=None) -> Iterator[Check]:
     yield mirror
     yield clock_check(declared_clocks(project), mirror_ok=mirror.ok)
     yield from registry_checks(os.environ)
-    yield cache_check(usage_folder())
+    yield image_use_check(usage_folder())
     yield from podman_checks(engine)
 
 
@@ -112,7 +112,7 @@ def registry_checks(environ, *, answer: Reachable = reachable) -> Iterator[Check
                     f"unset it; a plain-HTTP registry other than localhost must be in dockerd's insecure-registries")
 
 
-def cache_check(folder: Path) -> Check:
+def image_use_check(folder: Path) -> Check:
     """The records of images' last use (`images prune` reads them): present and writable, or made at first use."""
     if not folder.exists():
         return Check("image-use records", True, f"{folder} (made at the first build)", required=False)

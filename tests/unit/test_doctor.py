@@ -144,13 +144,13 @@ def test_the_real_reachability_probe_takes_an_http_error_for_an_answer_and_a_ref
 
 
 def test_image_use_records_that_cannot_be_written_fail_with_the_fix(tmp_path, monkeypatch):
-    assert doctor.cache_check(tmp_path / "absent").ok
+    assert doctor.image_use_check(tmp_path / "absent").ok
     folder = tmp_path / "image-use"
     folder.mkdir()
     (folder / "a.json").write_text("{}")
-    assert doctor.cache_check(folder).detail.endswith("1 image(s) recorded")
+    assert doctor.image_use_check(folder).detail.endswith("1 image(s) recorded")
     monkeypatch.setattr(doctor.os, "access", lambda path, mode: False)
-    check = doctor.cache_check(folder)
+    check = doctor.image_use_check(folder)
     assert not check.ok and "not writable" in check.detail and "REPROKIT_IMAGE_USE" in check.fix
 
 
