@@ -5,6 +5,7 @@ from typing import Any
 
 from reprokit.aspects.base import Aspect, ImportContext, Layer, Merge, SpecField, mapping
 from reprokit.contract.values import absolute
+from reprokit.engine.protocol import FileEntry
 
 from pydantic import AfterValidator
 from typing import Annotated
@@ -33,6 +34,14 @@ class Files(Aspect):
 
     def context(self, spec, options) -> dict[str, bytes]:
         return {"rootfs/" + path.lstrip("/"): text.encode() for path, text in spec.files.items()}
+
+    def applied_at_start(self, spec) -> bool:
+        """Not on a read-only root: there they stay in the image."""
+        return not spec.read_only
+
+    def start_files(self, spec) -> dict[str, Any]:
+        """Owned by root, mode 0644, as `COPY rootfs/ /` leaves them (missing folders: root, 0755, either way)."""
+        return {path: FileEntry(text.encode(), owner="0:0", mode=0o644) for path, text in spec.files.items()}
 
     def from_collection(self, context: ImportContext) -> dict[str, Any]:
         files = mapping(context.facts.get("files"))
