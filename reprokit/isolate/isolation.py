@@ -278,8 +278,7 @@ def isolate(case: Case, *, project: Project, repeat: int = 1, jobs: int = 1, fin
     if record:
         from reprokit.case.history import History, default_path
 
-        History(default_path(project.root)).record([{
-            "kind": "isolate", "case": case.id, "environment": case.environment.name, "role": "isolate",
-            "spec_hash": result.hybrid.content_hash(), "verdict": "REPRODUCED", "matched": True,
-            "duration_s": round(report.wall_s, 3), "evidence": result.to_dict()}])
+        History(default_path(project.root)).record_isolation(
+            case.id, case.environment.name, spec_hash=result.hybrid.content_hash(),
+            duration_s=round(report.wall_s, 3), evidence=result.to_dict())
     return result

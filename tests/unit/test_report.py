@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
+from reprokit.case.result import CaseResult
 from reprokit.handoff import report
 from reprokit.contract.load import load_case
 
@@ -103,16 +104,17 @@ def test_pin_the_container_did_not_get_is_listed_as_not_reproduced(case, records
 
 
 def test_an_explicit_result_wins_over_history(case, records):
-    result = {"verdict": "FLAKY", "verdict_description": "sometimes", "runs": {}, "diffs": {"facts": [], "output": {}}}
+    result = CaseResult.from_dict(case, {"verdict": "FLAKY", "runs": {}, "diffs": {"facts": [], "output": {}}})
     assert report.gather(case, result=result, records=records)["verdict"]["value"] == "FLAKY"
 
 
 def test_isolation_result_from_history_is_shown(case, records):
-    isolated = row("environment", "REPRODUCED", "2024-03-01T00:00:00+00:00", True, {}, kind="isolate")
+    isolated = {"id": 1, "case": "R-1", "environment": "R-1/environment", "spec_hash": "h", "duration_s": 9.0,
+                "started_at": "2024-03-01T00:00:00+00:00"}
     isolated["evidence"] = {"minimal": [{"name": "python_packages.markupsafe", "baseline": "markupsafe==2.0.1",
                                          "customer": "markupsafe==2.1.0"}], "further_causes": [],
                             "probes": [{}, {}, {}], "reproduce": "reprokit isolate R-1"}
-    data = report.gather(case, records=records + [isolated])
+    data = report.gather(case, records=records, isolations=[isolated])
     assert data["isolation"]["cause"] == ["python_packages.markupsafe: markupsafe==2.0.1 -> markupsafe==2.1.0"]
     text = report.to_markdown(data)
     assert "- `python_packages.markupsafe: markupsafe==2.0.1 -> markupsafe==2.1.0`" in text
