@@ -65,8 +65,10 @@ class FakeEngine:
         self.answers: dict[str, RunResult] = {}  # a command (or a step of a batch) -> what it did
         self.batches: list[dict] = []  # every run_batch call: image, config, files (with owners), command
         self.networks: list[str] = []
-        self.facts_output = ""  # what the facts script prints in a batch (see reprokit/run/facts.py)
+        # What the facts script prints in a batch (see reprokit/run/facts.py); or a function of image and config.
+        self.facts_output: str | Callable[[str, ContainerConfig], str] = ""
         self.fail_start: Exception | None = None  # raised by run_batch, as the engine does when a start fails
+        self.on_step: Callable[[str, ContainerConfig, str], RunResult | None] | None = None
 
     def version(self) -> str:
         return "fake"
@@ -176,7 +178,8 @@ class FakeEngine:
                   command: list[str], collect: str, timeout: float, owner: str | None = None) -> BatchOutcome:
         """Run reprokit's step runner as the real one would: every ``<collect>/../steps/<i>.sh`` in order, each
         answered from ``answers`` (by the step's last line: the step itself, after the aspects' prelude) or
-        exiting 0; it stops at the first step that fails. ``facts.sh``, when sent, prints ``facts_output``."""
+        exiting 0, unless ``on_step(image, config, step)`` answers first (a different outcome per environment);
+        it stops at the first step that fails. ``facts.sh``, when sent, prints ``facts_output``."""
         self.batches.append({"image": image, "config": config, "files": dict(files), "command": list(command),
                              "collect": collect, "timeout": timeout, "owner": owner})
         if self.fail_start is not None:
@@ -184,7 +187,8 @@ class FakeEngine:
         run_dir = collect.rsplit("/", 1)[0].lstrip("/")
         out: dict[str, bytes] = {}
         if f"{run_dir}/facts.sh" in files:
-            out["out/facts"] = self.facts_output.encode()
+            facts = self.facts_output(image, config) if callable(self.facts_output) else self.facts_output
+            out["out/facts"] = facts.encode()
         code = 0
         for i in range(len([name for name in files if name.startswith(f"{run_dir}/steps/")])):
             data = files.get(f"{run_dir}/steps/{i}.sh")
@@ -192,7 +196,8 @@ class FakeEngine:
                 break
             text = (data.data if isinstance(data, FileEntry) else data).decode()
             step = text.rstrip("\n").rsplit("\n", 1)[-1]
-            result = self.answers.get(step, RunResult(step, 0, "", "", 0.01))
+            result = (self.on_step(image, config, step) if self.on_step else None) or \
+                self.answers.get(step, RunResult(step, 0, "", "", 0.01))
             out |= {f"out/{i}.stdout": result.stdout.encode(), f"out/{i}.stderr": result.stderr.encode(),
                     f"out/{i}.status": f"{result.exit_code} 100.0 {100 + result.duration_s}".encode()}
             code = result.exit_code
