@@ -173,7 +173,8 @@ class CaseResult:
         whole = next((r["evidence"]["result"] for r in batch if "result" in r["evidence"]), None)
         if whole is None:  # an older row: what the result held besides the runs was not stored
             whole = {"verdict": newest["verdict"], "diffs": _legacy_diffs(case, runs)}
-        return cls.from_dict(case, {**whole, "runs": runs, "started_at": whole.get("started_at") or newest["started_at"]})
+        when = whole.get("started_at") or newest["started_at"]
+        return cls.from_dict(case, {**whole, "runs": runs, "started_at": when})
 
 
 def _role(value: Any) -> Role | str:

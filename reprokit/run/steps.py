@@ -24,7 +24,8 @@ step() {{
   echo "$code $started $(date +%s.%N)" >"{RUN_DIR}/out/$1.status"
   return $code
 }}
-[ -f "{RUN_DIR}/facts.sh" ] && (cd / && timeout -k 1 {FACTS_TIMEOUT_S} sh "{RUN_DIR}/facts.sh" >"{RUN_DIR}/out/facts" 2>/dev/null)
+[ -f "{RUN_DIR}/facts.sh" ] &&
+  (cd / && timeout -k 1 {FACTS_TIMEOUT_S} sh "{RUN_DIR}/facts.sh" >"{RUN_DIR}/out/facts" 2>/dev/null)
 cd "$1" || exit 97
 shift
 """

@@ -208,5 +208,6 @@ def test_the_report_of_a_case_equals_field_for_field_what_case_run_json_gave(cas
     assert reported["output"] == {stream: report.excerpt(diff) for stream, diff in data["diffs"]["output"].items()}
     assert reported["errors"] == {} and reported["services"] == {}
     # What the report read back from history is the result `case run --json` printed, every field of it.
-    stored = CaseResult.from_record(case, History(case.folder.parent.parent / ".reprokit" / "history.sqlite").records())
+    rows = History(case.folder.parent.parent / ".reprokit" / "history.sqlite").records()
+    stored = CaseResult.from_record(case, rows)
     assert stored.to_dict() == data
