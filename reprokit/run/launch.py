@@ -40,22 +40,29 @@ class Launch:
 def container_config(spec: EnvironmentSpec, *, labels: dict[str, str] | None = None,
                      env: dict[str, str] | None = None) -> ContainerConfig:
     """How containers of ``spec`` are created: every aspect's run-time settings (limits, network, ...)."""
-    settings = {key: value for aspect in ASPECTS for key, value in aspect.container(spec).items()}
-    return ContainerConfig(**settings, env=dict(env or {}), labels=dict(labels or {}))
+    config = launch(spec, labels=labels).config
+    return dataclasses.replace(config, env=dict(env or {})) if env else config
+
+
+def image_spec(spec: EnvironmentSpec) -> EnvironmentSpec:
+    """``spec`` without the fields of the aspects that can be applied at start: what hybrids share."""
+    return launch(spec, share_image=True).image_spec
 
 
 def launch(spec: EnvironmentSpec, *, labels: dict[str, str] | None = None, share_image: bool = False) -> Launch:
-    """How to run ``spec``. With ``share_image``, the aspects that can be applied at start are left out of the
-    image (environments differing only in those share it: isolate's hybrids) and applied to each container."""
-    moved = [a for a in ASPECTS if a.applied_at_start(spec)] if share_image else []
-    env = {k: v for aspect in moved for k, v in aspect.start_env(spec).items()}
-    files = {path: entry for aspect in moved for path, entry in aspect.start_files(spec).items()}
-    return Launch(spec, image_spec(spec, moved), container_config(spec, labels=labels, env=env), files,
+    """How to run ``spec``: each aspect gives its run-time settings; with ``share_image``, the aspects that can be
+    applied at start are left out of the image (environments differing only in those share it: isolate's
+    hybrids) and give their env vars and files to each container instead."""
+    settings: dict = {}
+    env: dict[str, str] = {}
+    files: dict[str, FileEntry] = {}
+    cleared: dict = {}
+    for aspect in ASPECTS:
+        settings.update(aspect.container(spec))
+        if share_image and aspect.applied_at_start(spec):
+            env.update(aspect.start_env(spec))
+            files.update(aspect.start_files(spec))
+            cleared.update({name: type(getattr(spec, name))() for name in aspect.fields})
+    return Launch(spec, spec.model_copy(update=cleared) if cleared else spec,
+                  ContainerConfig(**settings, env=env, labels=dict(labels or {})), files,
                   ImageKind.HYBRID if share_image else None)
-
-
-def image_spec(spec: EnvironmentSpec, moved: list | None = None) -> EnvironmentSpec:
-    """``spec`` without the fields of the aspects applied at start (by default: every one that can be)."""
-    moved = [a for a in ASPECTS if a.applied_at_start(spec)] if moved is None else moved
-    cleared = {name: type(getattr(spec, name))() for aspect in moved for name in aspect.fields}
-    return spec.model_copy(update=cleared) if cleared else spec
