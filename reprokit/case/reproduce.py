@@ -81,19 +81,19 @@ def observe(case: Case, environment: EnvironmentSpec | Launch, *, role: Role, re
         # Keyed by the whole launch and the script: facts an older reprokit cached lack what a newer one reads.
         key = plan.key(run.image.id, step_prelude(spec), facts_script())
         cache = facts_cache / f"{key[:32]}.json" if facts_cache else None
-        run.facts = _cached(cache)
+        facts = _cached(cache)
         for _ in range(repeat):  # fresh services for every attempt: one attempt's data never leaks into the next
             with start_services(spec, engine=engine, labels=plan.config.labels, on_line=on_line) as services:
                 output = run_attempt(engine, run.image.tag, plan, case, network=services.network if services else None,
-                                     read_facts=run.facts is None)
+                                     read_facts=facts is None)
                 if services:
                     run.services = services.evidence()
             if output.facts is not None:
-                run.facts = output.facts
+                facts = output.facts
                 if cache is not None:
-                    write_json_atomically(cache, output.facts)
+                    write_json_atomically(cache, facts)
             run.attempts.append(Attempt(output.steps, signature_holds(case.expect, combined(output.steps))))
-        run.facts = dict(run.facts or {})
+        run.facts = dict(facts or {})
         if run.services:  # read from inside each service during the run; never cached
             run.facts["services"] = {name: s["version"] for name, s in run.services.items()}
         problems = not_in_effect(spec, run.facts)

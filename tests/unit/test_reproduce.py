@@ -98,6 +98,7 @@ def test_a_build_failure_is_an_error_naming_the_step_and_is_not_expected(project
     assert result.verdict is Verdict.ERROR and not result.as_expected
     assert "Step 2/5" in result.runs[Role.ENVIRONMENT].error and result.runs[Role.ENVIRONMENT].rate is None
     assert "environment (acme)" in result.explain()
+    assert result.runs[Role.ENVIRONMENT].facts == {}  # not None: the terminal view reads it
 
 
 def test_facts_are_read_in_the_steps_container_and_once_per_launch(project, case):
