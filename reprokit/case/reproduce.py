@@ -63,8 +63,9 @@ def observe_many(case: Case, specs: dict[str, EnvironmentSpec], *, project: Proj
 def observe(case: Case, environment: EnvironmentSpec | Launch, *, role: Role, repeat: int = 1,
             engine: Engine | None = None, on_line: Callable[[str], None] | None = None,
             facts_cache: Path | None = None) -> EnvironmentRun:
-    """The run stage, for a case run and an isolate probe alike: build -> start (services, then the container,
-    the launch's files copied in) -> facts -> steps -> stop, ``repeat`` times in fresh containers. ``environment``
+    """The run stage, for a case run and an isolate probe alike: build -> start (services, then the container with
+    the launch's and the case's files copied in) -> facts (first attempt, unless cached for this launch) -> steps
+    -> stop, ``repeat`` times in fresh containers. ``environment``
     is a spec (everything baked) or a `Launch` (see reprokit/run/launch.py: what is applied at start). A
     ReprokitError (no image, no container, a declared value not in effect) is recorded in ``error`` and the run
     has no outcome; other exceptions are bugs and propagate."""

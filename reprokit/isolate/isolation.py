@@ -262,8 +262,9 @@ def isolate(case: Case, *, project: Project, repeat: int = 1, jobs: int = 1, fin
     fingerprint = case_fingerprint(case, repeat)
     cache = OutcomeCache(project.root / ".reprokit" / "isolate" / f"{case.id}.json", fresh=fresh)
     try:
+        facts = project.root / ".reprokit" / "facts"
         report = search(groups, lambda config: probe_case(case, hybrid(case.baseline, config), repeat=repeat,
-                                                          engine=engine),
+                                                          engine=engine, facts_cache=facts),
                         jobs=jobs, find_all=find_all, label=lambda g: g.name, kind=lambda g: g.rebuild, cache=cache,
                         on_probe=on_probe,
                         key=lambda config: hashlib.sha256(
