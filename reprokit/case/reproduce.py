@@ -47,9 +47,9 @@ def observe_many(case: Case, specs: dict[str, EnvironmentSpec], *, project: Proj
     engine = engine or get_engine()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         # Keyed by role (a case run) or by environment name (`case run --across`: every one a customer's).
-        futures = {key: pool.submit(observe, case, spec, role=key if isinstance(key, Role) else Role.ENVIRONMENT,
-                                    repeat=repeat, engine=engine, on_line=on_line,
-                                    facts_cache=project.root / ".reprokit" / "facts")
+        futures = {key: pool.submit(observe, case, launch(spec),
+                                    role=key if isinstance(key, Role) else Role.ENVIRONMENT, repeat=repeat,
+                                    engine=engine, on_line=on_line, facts_cache=project.root / ".reprokit" / "facts")
                    for key, spec in specs.items()}
         try:
             return {key: future.result() for key, future in futures.items()}
@@ -60,18 +60,17 @@ def observe_many(case: Case, specs: dict[str, EnvironmentSpec], *, project: Proj
             raise
 
 
-def observe(case: Case, environment: EnvironmentSpec | Launch, *, role: Role, repeat: int = 1,
+def observe(case: Case, plan: Launch, *, role: Role, repeat: int = 1,
             engine: Engine | None = None, on_line: Callable[[str], None] | None = None,
             facts_cache: Path | None = None) -> EnvironmentRun:
     """The run stage, for a case run and an isolate probe alike: build -> start (services, then the container with
     the launch's and the case's files copied in) -> facts (first attempt, unless cached for this launch) -> steps
-    -> stop, ``repeat`` times in fresh containers. ``environment``
-    is a spec (everything baked) or a `Launch` (see reprokit/run/launch.py: what is applied at start). A
+    -> stop, ``repeat`` times in fresh containers. ``plan`` says what
+    is baked and what is applied at start (`launch(spec)`: everything baked; see reprokit/run/launch.py). A
     ReprokitError (no image, no container, a declared value not in effect) is recorded in ``error`` and the run
     has no outcome; other exceptions are bugs and propagate."""
     engine = engine or get_engine()
     started = time.monotonic()
-    plan = environment if isinstance(environment, Launch) else launch(environment)
     spec = plan.spec
     plan = dataclasses.replace(plan, config=dataclasses.replace(
         plan.config, labels={**plan.config.labels, "reprokit.case": case.id[:200], "reprokit.role": Role(role).value}))

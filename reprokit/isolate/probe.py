@@ -28,8 +28,8 @@ def probe_case(case: Case, spec: EnvironmentSpec, *, repeat: int = 1, engine: En
     trial unresolved."""
     from reprokit.case.reproduce import Role, observe
 
-    run = observe(case, launch(spec, share_image=True), role=Role.PROBE, repeat=repeat, engine=engine,
-                  on_line=on_line, facts_cache=facts_cache)
+    plan = launch(spec, share_image=True)
+    run = observe(case, plan, role=Role.PROBE, repeat=repeat, engine=engine, on_line=on_line, facts_cache=facts_cache)
     built = run.image.built if run.image else None
     return Trial(len(run.attempts), sum(a.matched for a in run.attempts), built, error=run.error)
 

@@ -49,7 +49,7 @@ def test_a_probe_of_the_customer_environment_sees_the_container_case_run_sees(us
     write_case(tmp_path, USERS[user])
     case = load_case("EQ-1", root=tmp_path)
 
-    case_run = observe(case, case.environment, role=Role.ENVIRONMENT, engine=docker_engine)
+    case_run = observe(case, launch(case.environment), role=Role.ENVIRONMENT, engine=docker_engine)
     probe = observe(case, launch(case.environment, share_image=True), role=Role.PROBE, engine=docker_engine)
 
     assert case_run.error is None and probe.error is None, (case_run.error, probe.error)

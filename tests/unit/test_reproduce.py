@@ -15,6 +15,7 @@ from reprokit.contract.models import Verdict
 from reprokit.engine import BuildFailure, FileEntry, RunResult
 from reprokit.errors import RunError
 from reprokit.isolate.probe import probe_case
+from reprokit.run.launch import launch
 
 STEP = "python3 repro.py"
 CASE = f"""\
@@ -118,7 +119,7 @@ def test_a_declared_value_the_facts_contradict_makes_the_run_error(project, case
     engine = FakeEngine()
     engine.facts_output = "\n@@reprokit-fact umask\n0022\n"
     spec = case.environment.model_copy(update={"umask": "0077"})
-    run = observe(case, spec, role=Role.ENVIRONMENT, engine=engine)
+    run = observe(case, launch(spec), role=Role.ENVIRONMENT, engine=engine)
     assert run.error and "declared but not in effect: umask" in run.error and run.rate is None
 
 
@@ -128,20 +129,20 @@ def test_a_missing_workdir_is_an_error_saying_so(project, case):
             super().run_batch(image, config, **kwargs)
             from reprokit.engine import BatchOutcome
             return BatchOutcome(97, {})
-    run = observe(case, case.environment, role=Role.ENVIRONMENT, engine=NoWorkdir())
+    run = observe(case, launch(case.environment), role=Role.ENVIRONMENT, engine=NoWorkdir())
     assert "the workdir /work does not exist" in run.error
 
 
 def test_a_container_that_cannot_start_is_an_error_not_a_crash(project, case):
     engine = FakeEngine()
     engine.fail_start = RunError("could not start a container of x: no space left")
-    run = observe(case, case.environment, role=Role.ENVIRONMENT, engine=engine)
+    run = observe(case, launch(case.environment), role=Role.ENVIRONMENT, engine=engine)
     assert "no space left" in run.error and run.attempts == []
 
 
 def test_case_run_bakes_env_and_files_and_a_probe_applies_them_at_start_the_same_way(project, case):
     engine = FakeEngine()
-    run = observe(case, case.environment, role=Role.ENVIRONMENT, engine=engine)
+    run = observe(case, launch(case.environment), role=Role.ENVIRONMENT, engine=engine)
     trial = probe_case(case, case.environment, engine=engine)
     baked, probed = engine.batches
     assert run.error is None and trial.error is None and trial.runs == 1
