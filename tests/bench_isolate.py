@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from reprokit.isolate.ddmin import Trial, search
-from reprokit.case.reproduce import image_spec
+from reprokit.run.launch import image_spec
 from reprokit.isolate.isolation import atoms, grouping, hybrid
 from reprokit.contract.models import EnvironmentSpec
 

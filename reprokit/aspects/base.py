@@ -47,8 +47,8 @@ class Layer(IntEnum):
     TIMEZONE = 31
     PYTHON_PACKAGES = 40
     PYTHON_CERTIFICATES = 45
-    FILES = 50
     USER = 60
+    FILES = 65  # after the user is made: a file under their home leaves the home theirs, as at container start
     WORKDIR = 70
     ENV = 80
 
@@ -119,6 +119,21 @@ class Aspect:
 
     def container(self, spec: EnvironmentSpec) -> dict[str, Any]:
         """ContainerConfig fields this aspect sets when a container is created."""
+        return {}
+
+    def applied_at_start(self, spec: EnvironmentSpec) -> bool:
+        """When images are shared (isolate's hybrids), is this aspect left out of the image and applied when the
+        container starts (`start_env`, `start_files`)? Only `overlay` aspects can be, and only when ``spec``
+        lets them (files cannot be copied onto a read-only root)."""
+        return self.overlay
+
+    def start_env(self, spec: EnvironmentSpec) -> dict[str, str]:
+        """Env vars set at container start when the aspect is not baked; what the image's ENV would set."""
+        return {}
+
+    def start_files(self, spec: EnvironmentSpec) -> dict[str, Any]:
+        """Files (absolute path -> reprokit.engine.FileEntry) copied in before start when the aspect is not
+        baked, with the owner and mode the image's COPY gives them: the container is the same either way."""
         return {}
 
     def step_prelude(self, spec: EnvironmentSpec) -> str:

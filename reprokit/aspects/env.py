@@ -61,6 +61,9 @@ class Env(Aspect):
             return ""
         return "ENV " + " \\\n    ".join(f"{k}={env_quote(v)}" for k, v in sorted(spec.env.items()))
 
+    def start_env(self, spec) -> dict[str, str]:
+        return dict(spec.env)
+
     def read_facts(self, sections) -> dict[str, Any]:
         pairs = (line.partition("=") for line in sections.get("env", []) if "=" in line)
         return {"env": {k: v for k, _, v in pairs if k not in IGNORED_FACTS and not k.startswith(IGNORED_PREFIXES)}}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shlex
+from enum import Enum
 from typing import Annotated, Any
 
 from pydantic import AfterValidator
@@ -12,7 +13,21 @@ from reprokit.contract.values import pip_requirement_name, unique
 
 VENV = "/opt/reprokit/venv"
 BUILD_CA = "/tmp/reprokit-build-ca.pem"
-PACKAGE_INSTALLERS = ("pip", "uv")
+class Installer(str, Enum):
+    """What installs an environment's python packages in its venv (REPROKIT_INSTALLER); the image is the same."""
+
+    PIP = "pip"
+    UV = "uv"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def describe(self) -> str:
+        return {"pip": "pip, the venv's own (the default)",
+                "uv": "uv, installed in the venv for the build and removed after it: faster resolving"}[self.value]
+
+
+PACKAGE_INSTALLERS = tuple(i.value for i in Installer)
 
 
 class PythonPackages(Aspect):
@@ -40,7 +55,7 @@ class PythonPackages(Aspect):
         trust = f"SSL_CERT_FILE={BUILD_CA} PIP_CERT={BUILD_CA} " if with_ca else ""
         lines = [f"COPY reprokit-build-ca.pem {BUILD_CA}"] if with_ca else []
         venv = f"RUN python3 -m venv --system-site-packages {VENV}"
-        if installer == "uv":
+        if Installer(installer) is Installer.UV:
             venv += f" \\\n && {trust}{VENV}/bin/pip install -q --no-cache-dir --disable-pip-version-check uv"
             install = (f"{trust}UV_NATIVE_TLS=1 {VENV}/bin/uv pip install -q --no-cache --python {VENV}/bin/python "
                        f"{requirements} \\\n && {VENV}/bin/pip uninstall -q -y uv")  # uv is not the customer's

@@ -1,4 +1,8 @@
-"""Every run, recorded: an embedded SQLite database under .reprokit/ (or $REPROKIT_HISTORY)."""
+"""Every run, recorded: an embedded SQLite database under .reprokit/ (or $REPROKIT_HISTORY).
+
+Two kinds of record, a table each: `runs` (one row per environment run of a case; `CaseResult.records` writes
+them, `CaseResult.from_record` reads them back) and `isolations` (one row per `reprokit isolate` result).
+Isolation results written into `runs` by older versions (kind 'isolate') are moved on opening."""
 from __future__ import annotations
 
 import json
@@ -25,6 +29,23 @@ CREATE TABLE IF NOT EXISTS runs (
     evidence TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_case ON runs(case_id, started_at);
+CREATE TABLE IF NOT EXISTS isolations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    case_id TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    spec_hash TEXT,  -- the minimal hybrid environment's spec hash
+    started_at TEXT NOT NULL,
+    duration_s REAL,
+    evidence TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS isolations_case ON isolations(case_id, started_at);
+"""
+# Older versions stored isolation results as runs of kind 'isolate', with a verdict written in by hand.
+MIGRATE = """
+INSERT INTO isolations (case_id, environment, spec_hash, started_at, duration_s, evidence)
+    SELECT case_id, environment, spec_hash, started_at, duration_s, evidence FROM runs WHERE kind = 'isolate'
+    ORDER BY id;
+DELETE FROM runs WHERE kind = 'isolate';
 """
 
 
@@ -38,8 +59,13 @@ class History:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as db, db:
+        with closing(self._connect()) as db:
             db.executescript(SCHEMA)
+            if db.execute("SELECT 1 FROM runs WHERE kind = 'isolate' LIMIT 1").fetchone():
+                db.execute("BEGIN IMMEDIATE")
+                for statement in filter(str.strip, MIGRATE.split(";")):
+                    db.execute(statement)
+                db.execute("COMMIT")
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
@@ -73,6 +99,22 @@ class History:
                   r.get("duration_s"), json.dumps(redact(r.get("evidence", {}))[0], default=str)) for r in rows])
             db.execute("COMMIT")
 
+    def record_isolation(self, case_id: str, environment: str, *, spec_hash: str, duration_s: float,
+                         evidence: dict) -> None:
+        """Write one isolation result (`Isolation.to_dict()` as evidence), redacted like run evidence."""
+        from reprokit.redact import redact
+
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with closing(self._connect()) as db:
+            db.execute("INSERT INTO isolations (case_id, environment, spec_hash, started_at, duration_s, evidence)"
+                       " VALUES (?, ?, ?, ?, ?, ?)", (case_id, environment, spec_hash, now, duration_s,
+                                                     json.dumps(redact(evidence)[0], default=str)))
+
+    def isolations(self, case_id: str | None = None) -> list[dict]:
+        """Isolation results, newest first: case, environment, spec_hash (the minimal hybrid's), started_at,
+        duration_s, evidence."""
+        return self._rows("isolations", case_id, None)
+
     def last_durations(self) -> dict[str, float]:
         """Each case's duration in its last recorded run: the longer of its two environment runs, which run
         side by side (the build included, as the replay that recorded it saw it)."""
@@ -82,7 +124,12 @@ class History:
             return {case: float(seconds) for case, seconds in db.execute(query)}
 
     def records(self, case_id: str | None = None, *, limit: int | None = None) -> list[dict]:
-        query = "SELECT * FROM runs" + (" WHERE case_id = ?" if case_id else "") + " ORDER BY id DESC"
+        """Case run rows, newest first (see `CaseResult.from_record`)."""
+        return [{**r, "matched": None if r["matched"] is None else bool(r["matched"])}
+                for r in self._rows("runs", case_id, limit)]
+
+    def _rows(self, table: str, case_id: str | None, limit: int | None) -> list[dict]:
+        query = f"SELECT * FROM {table}" + (" WHERE case_id = ?" if case_id else "") + " ORDER BY id DESC"
         if limit:
             query += f" LIMIT {int(limit)}"
         with closing(self._connect()) as db:
@@ -92,7 +139,6 @@ class History:
         for row in rows:
             item = dict(row)
             item["case"] = item.pop("case_id")
-            item["matched"] = None if item["matched"] is None else bool(item["matched"])
             item["evidence"] = json.loads(item["evidence"])
             result.append(item)
         return result

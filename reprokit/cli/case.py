@@ -251,18 +251,26 @@ def _list_shard(paths: list[str], shard: tuple[int, int], durations_from: list[s
 
 def history(case_id: Optional[str] = typer.Argument(None), limit: int = typer.Option(50, help="newest N"),
             as_json: bool = typer.Option(False, "--json"), project: Optional[str] = ProjectOption):
-    """List recorded runs (newest first), of one case or of all."""
+    """List recorded runs and isolations (newest first), of one case or of all."""
     from rich.table import Table
 
     from reprokit.case.history import History, default_path
     from reprokit.contract.load import Project
 
-    records = History(default_path(Project.at(project).root)).records(case_id, limit=limit)
+    stored = History(default_path(Project.at(project).root))
+    isolations = [{**r, "kind": "isolate"} for r in stored.isolations(case_id)]
+    records = sorted(stored.records(case_id, limit=limit) + isolations[:limit], key=lambda r: r["started_at"],
+                     reverse=True)[:limit]
     if as_json:
         sys.stdout.write(json.dumps(records, indent=2, default=str) + "\n")
         return
     table = Table("#", "when", "case", "role", "environment", "verdict", "bug seen", "time", "image")
     for r in records:
+        if r["kind"] == "isolate":
+            cause = ", ".join(a.get("name", "?") for a in r["evidence"].get("minimal", []))
+            table.add_row(str(r["id"]), r["started_at"], r["case"], "isolate", r["environment"],
+                          f"cause: {cause or '-'}", "-", f"{r['duration_s'] or 0:.1f}s", "")
+            continue
         table.add_row(str(r["id"]), r["started_at"], r["case"], r["role"], r["environment"], r["verdict"],
                       {True: "yes", False: "no", None: "-"}[r["matched"]], f"{r['duration_s'] or 0:.1f}s",
                       (r["image_id"] or "")[7:19])

@@ -65,19 +65,21 @@ def report(case_id: str,
     from reprokit.errors import ReprokitError
     from reprokit.case.history import History, default_path
     from reprokit.contract.load import Project, load_case
+    from reprokit.case.result import CaseResult
     from reprokit.handoff.report import FORMATS, gather, render_report
 
     if fmt not in FORMATS:
         raise ReprokitError(f"--format {fmt!r} is not a report format", hint=f"choose one of: {', '.join(FORMATS)}")
     where = Project.at(project)
     case = load_case(case_id, root=where.root)
-    data = None
+    chosen = None
     if run:
-        data = _run(case, where).to_dict()
+        chosen = _run(case, where)
     elif result:
-        data = _read_json(result)
-    records = History(default_path(where.root)).records(case.id)
-    _write(render_report(gather(case, result=data, records=records), fmt), output)
+        chosen = CaseResult.from_dict(case, _read_json(result))
+    history = History(default_path(where.root))
+    _write(render_report(gather(case, result=chosen, records=history.records(case.id),
+                                isolations=history.isolations(case.id)), fmt), output)
 
 
 def bundle(case_id: str,
@@ -87,14 +89,12 @@ def bundle(case_id: str,
     from reprokit.handoff.bundle import write_bundle
     from reprokit.case.history import History, default_path
     from reprokit.contract.load import Project, load_case
-    from reprokit.handoff.report import latest_result
+    from reprokit.case.result import CaseResult
 
     where = Project.at(project)
     case = load_case(case_id, root=where.root)
-    last = latest_result(case, History(default_path(where.root)).records(case.id))
-    images = {role: run.get("image") or {} for role, run in (last or {}).get("runs", {}).items()}
-    path = write_bundle(case, output or Path(f"{case.id}.tar.gz"), images=images,
-                        verdict=(last or {}).get("verdict"))
+    last = CaseResult.from_record(case, History(default_path(where.root)).records(case.id))
+    path = write_bundle(case, output or Path(f"{case.id}.tar.gz"), result=last)
     out.print(f"wrote {path} ({path.stat().st_size} bytes); replay it with: reprokit replay {path}", soft_wrap=True)
 
 

@@ -68,7 +68,8 @@ def _print(result, written: str | None) -> None:
     table = Table("#", "phase", "atoms applied", "build", "runs", "outcome", "time", "cache", title="probes")
     for r in result.report.records:
         shown = ", ".join(r.applied) if len(r.applied) <= 3 else f"{len(r.applied)} groups"
-        table.add_row(str(r.index), r.phase, escape(shown or "(baseline)"), r.build, f"{r.matches}/{r.runs}",
+        table.add_row(str(r.index), r.phase.value, escape(shown or "(baseline)"), r.build.value,
+                      f"{r.matches}/{r.runs}",
                       r.outcome.value, f"{r.duration_s:.1f}s", "hit" if r.cache_hit else "")
     out.print(table)
     out.print("[bold]minimal failure-inducing difference[/bold]:")

@@ -9,6 +9,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
@@ -22,13 +23,31 @@ FORMAT = "reprokit-collection"
 SUPPORTED_VERSIONS = (1,)
 
 
+class CollectionKind(str, Enum):
+    """What a customer sent."""
+
+    COLLECTION = "collection"
+    PIP_FREEZE = "pip-freeze"
+    DPKG_LIST = "dpkg-list"
+    IMAGE = "image"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def describe(self) -> str:
+        return {"collection": "the output of reprokit's collector script: every dimension it could read",
+                "pip-freeze": "a `pip freeze`: python packages only",
+                "dpkg-list": "a `dpkg -l`: Debian packages only",
+                "image": "facts read from an image the customer provided (reprokit env from-image)"}[self.value]
+
+
 @dataclass(frozen=True)
 class Collection:
     """What a customer sent, redacted again on arrival, as one facts mapping (collector format 1)."""
 
     facts: dict
     source: str
-    kind: str = "collection"  # collection | pip-freeze | dpkg-list | image
+    kind: CollectionKind = CollectionKind.COLLECTION
     collector: str = ""
     collected_at: str = ""
     redactions: Summary = field(default_factory=Summary)
@@ -80,11 +99,11 @@ def parse_collection(text: str, *, source: str, allow: Iterable[str] = ()) -> Co
     head = text.lstrip()[:4000]
     if head.startswith("{") or FORMAT in head:
         document = _structured(text, source)
-        kind = "collection"
+        kind = CollectionKind.COLLECTION
     elif re.search(r"^(Desired=|[a-z][a-z]  \S)", head, re.M) and re.search(r"^ii  ", text, re.M):
-        document, kind = {"facts": parse_dpkg_list(text)}, "dpkg-list"
+        document, kind = {"facts": parse_dpkg_list(text)}, CollectionKind.DPKG_LIST
     else:
-        document, kind = {"facts": {"python": {"pip_freeze": parse_requirements(text, source)}}}, "pip-freeze"
+        document, kind = {"facts": {"python": {"pip_freeze": parse_requirements(text, source)}}}, CollectionKind.PIP_FREEZE
     earlier = document.pop("redactions", None)
     if not isinstance(document.get("facts"), dict):
         raise SpecError(source, "facts", "missing or not a mapping", hint="is this a reprokit collection?")
@@ -182,7 +201,7 @@ def from_image(image: str, *, files: Iterable[str] = (), allow: Iterable[str] = 
                             f"{image} python3 - < c.py")
     collection = parse_collection(result.stdout, source=f"image {image}", allow=allow)
     facts = {k: v for k, v in collection.facts.items() if k not in CONTAINER_FACTS}
-    return Collection(facts, collection.source, "image", collection.collector, collection.collected_at,
+    return Collection(facts, collection.source, CollectionKind.IMAGE, collection.collector, collection.collected_at,
                       collection.redactions)
 
 

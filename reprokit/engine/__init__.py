@@ -3,12 +3,12 @@ backend. Only `engine/docker.py` imports docker or testcontainers; everything ab
 from __future__ import annotations
 
 from reprokit.engine.protocol import (KILL_GRACE_S, LABELS, SESSION, BatchOutcome, BuildFailure, BuildOutcome,
-                                      Container, ContainerConfig, Engine, EngineImage, Layer, RunResult, owner_alive,
-                                      timed_out)
+                                      Container, ContainerConfig, Engine, EngineImage, FileEntry, Layer, RunResult,
+                                      owner_alive, timed_out)
 
 __all__ = ["KILL_GRACE_S", "LABELS", "SESSION", "BatchOutcome", "BuildFailure", "BuildOutcome", "Container",
-           "ContainerConfig", "Engine", "EngineImage", "Layer", "RunResult", "get_engine", "owner_alive", "set_engine",
-           "timed_out"]
+           "ContainerConfig", "Engine", "EngineImage", "FileEntry", "Layer", "RunResult", "get_engine", "owner_alive",
+           "set_engine", "timed_out"]
 
 _engine: Engine | None = None
 

@@ -28,7 +28,7 @@ from testcontainers.core.container import DockerContainer  # noqa: E402
 from reprokit.engine import podman  # noqa: E402
 from reprokit.engine.archive import write_image_archive  # noqa: E402
 from reprokit.engine.protocol import (KILL_GRACE_S, LABELS, SESSION, BatchOutcome, BuildFailure, BuildOutcome,  # noqa: E402
-                     ContainerConfig, EngineImage, Layer, RunResult, owner_alive, timed_out)
+                     ContainerConfig, EngineImage, FileEntry, Layer, RunResult, owner_alive, timed_out)
 from reprokit.errors import EngineError, RunError  # noqa: E402
 
 # dockerd 20.10's classic builder creates each step's container without a platform, so every step on a base of
@@ -402,7 +402,7 @@ def _host_settings(config: ContainerConfig, *, engine_limits: dict[str, int] | N
     return settings
 
 
-def _transfers(archive: dict[str, bytes] | None, config: ContainerConfig) -> list[tuple[bytes, str]] | None:
+def _transfers(archive: tuple | None, config: ContainerConfig) -> list[tuple[bytes, str]] | None:
     """Tars to unpack between create and start: one at / normally; on a read-only root, one per writable
     folder (Docker copies into volumes only), and a file outside every writable folder is refused."""
     if not archive:
@@ -426,9 +426,10 @@ def _transfers(archive: dict[str, bytes] | None, config: ContainerConfig) -> lis
     return [(_tar(part, owner=owner).getvalue(), root) for root, part in parts.items() if part]
 
 
-def _tar(files: dict[str, bytes], *, owner: str | None = None) -> io.BytesIO:
-    """A tar of ``files`` (a name ending in / is a folder), owned by a numeric ``uid[:gid]`` owner; a named
-    user's id is unknown before the container runs, so their files are made writable by all instead."""
+def _tar(files: dict[str, bytes | FileEntry], *, owner: str | None = None) -> io.BytesIO:
+    """A tar of ``files`` (a name ending in / is a folder). A FileEntry carries its own owner and mode; plain
+    bytes are owned by a numeric ``uid[:gid]`` owner; a named user's id is unknown before the container runs,
+    so their files are made writable by all instead."""
     uid, _, gid = (owner or "0").partition(":")
     numeric = uid.isdigit() and (not gid or gid.isdigit())
     buffer = io.BytesIO()
@@ -437,6 +438,12 @@ def _tar(files: dict[str, bytes], *, owner: str | None = None) -> io.BytesIO:
             info = tarfile.TarInfo(name.rstrip("/"))
             if name.endswith("/"):
                 info.type, info.mode = tarfile.DIRTYPE, 0o1777
+            elif isinstance(data, FileEntry):
+                entry_uid, _, entry_gid = data.owner.partition(":")
+                info.size, info.mode, data = len(data.data), data.mode, data.data
+                info.uid, info.gid = int(entry_uid), int(entry_gid or entry_uid)
+                archive.addfile(info, io.BytesIO(data))
+                continue
             else:
                 info.size, info.mode = len(data), 0o644 if numeric else 0o666
             info.uid, info.gid = (int(uid), int(gid or uid)) if numeric else (0, 0)

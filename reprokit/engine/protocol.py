@@ -96,6 +96,16 @@ class RunResult:
 
 
 @dataclass(frozen=True)
+class FileEntry:
+    """A file copied into a container before it starts, with the owner and mode it gets there (where a plain
+    ``bytes`` value gets the call's ``owner``)."""
+
+    data: bytes
+    owner: str = "0:0"  # uid:gid
+    mode: int = 0o644
+
+
+@dataclass(frozen=True)
 class BatchOutcome:
     """What a container running one command to its end left behind."""
 
@@ -187,7 +197,7 @@ class Engine(Protocol):
     def network(self, labels: dict[str, str]) -> AbstractContextManager[str]:
         """A private bridge network, labelled, removed when the block ends; yields its name."""
 
-    def run_batch(self, image: str, config: ContainerConfig, *, files: dict[str, bytes], command: list[str],
+    def run_batch(self, image: str, config: ContainerConfig, *, files: dict[str, bytes | FileEntry], command: list[str],
                   collect: str, timeout: float, owner: str | None = None) -> BatchOutcome: ...
 
     def leftovers(self, *, include_live: bool = False) -> list[tuple[str, str, dict[str, str]]]: ...

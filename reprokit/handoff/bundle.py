@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from reprokit import __version__
+from reprokit.case.result import CaseResult, EnvironmentRun
 from reprokit.errors import BundleError, SpecError
 from reprokit.contract.load import Project, dump_yaml, load_case
 from reprokit.contract.models import NAME, Case, EnvironmentSpec
@@ -30,20 +31,20 @@ ROLES = ("environment", "baseline")
 # -- writing ----------------------------------------------------------------------------------------------------
 
 
-def write_bundle(case: Case, output: Path | str, *, images: dict[str, dict] | None = None,
-                 verdict: str | None = None) -> Path:
+def write_bundle(case: Case, output: Path | str, *, result: CaseResult | None = None) -> Path:
     """Write ``case`` as a self-contained ``output`` (.tar.gz) that ``open_bundle`` accepts on any machine.
 
     The case's environments are written inline and fully resolved (extends applied), so the bundle needs
-    no environments/ folder; ``images`` maps role -> {"tag", "id"} of the images used here."""
+    no environments/ folder; ``result`` (the newest run here, say) gives the verdict and the images used."""
+    runs = result.runs if result else {}
     members = case_files(case)
     members["case.yaml"] = dump_yaml(resolved_case(case)).encode()
     meta = {
         "format": FORMAT, "reprokit_version": __version__, "case": case.id, "title": case.title,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "signature": case.expect.model_dump(mode="json", exclude_none=True),
-        "known_error_signatures": list(case.signatures), "verdict": verdict,
-        "environments": {role: _environment_meta(getattr(case, role), (images or {}).get(role)) for role in ROLES},
+        "known_error_signatures": list(case.signatures), "verdict": result.verdict.value if result else None,
+        "environments": {role: _environment_meta(getattr(case, role), runs.get(role)) for role in ROLES},
     }
     members[META] = (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode()
     members[MANIFEST] = manifest(members).encode()
@@ -101,18 +102,21 @@ def _file_member(path: str) -> str:
     return f"files/{path}"
 
 
-def _environment_meta(spec: EnvironmentSpec, image: dict | None) -> dict:
-    """Name, hash and image of one environment; the tag is computed here when no run recorded it."""
+def _environment_meta(spec: EnvironmentSpec, run: EnvironmentRun | None) -> dict:
+    """Name, spec hash and image of one environment; the image tag and hash are computed here when no run
+    recorded them."""
     from reprokit.image.build import image_tag, render_for_build
 
-    tag = (image or {}).get("tag")
-    if not tag:
+    image = run.image if run else None
+    tag, image_hash = (image.tag, image.image_hash) if image else (None, None)
+    if not tag or not image_hash:
         try:
-            tag = image_tag(render_for_build(spec))
+            rendering = render_for_build(spec)
+            tag, image_hash = tag or image_tag(rendering), image_hash or rendering.content_hash()
         except SpecError:
-            tag = None
+            pass
     return {"name": spec.name, "os": spec.os, "spec_hash": spec.content_hash(),
-            "image": {"tag": tag, "id": (image or {}).get("id")}}
+            "image": {"tag": tag, "id": image.id if image else None, "image_hash": image_hash}}
 
 
 def manifest(members: dict[str, bytes]) -> str:

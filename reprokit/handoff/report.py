@@ -9,41 +9,41 @@ import shlex
 from pathlib import Path
 from typing import Literal
 
-from reprokit.case.compare import combined, observed_diffs
+from reprokit.case.result import CaseResult, EnvironmentRun, Role
 from reprokit.isolate.atoms import flatten_spec
-from reprokit.run.box import RunResult
-from reprokit.contract.models import Case, EnvironmentSpec, Verdict, pinned_version, pip_requirement_name
+from reprokit.contract.models import Case, EnvironmentSpec, Verdict
 
 Format = Literal["md", "html", "json"]
 FORMATS = ("md", "html", "json")
 EXCERPT_LINES = 40
-ROLES = ("baseline", "environment")
 
 
-def gather(case: Case, *, result: dict | None = None, records: list[dict] | None = None,
-           bundle_name: str | None = None) -> dict:
+def gather(case: Case, *, result: CaseResult | None = None, records: list[dict] | None = None,
+           isolations: list[dict] | None = None, bundle_name: str | None = None) -> dict:
     """Everything a report shows, as plain data (this is the json format).
 
-    ``result`` is a ``CaseResult.to_dict()``; without one, the newest run in ``records`` (history) is used."""
+    ``result`` is the run to report on; without one, the newest run in ``records`` (history rows,
+    `CaseResult.from_record`). ``isolations`` are the case's `History.isolations`."""
     from reprokit.redact import redact
 
     records = records or []
-    result = result or latest_result(case, records)
-    runs = (result or {}).get("runs", {})
+    result = result or CaseResult.from_record(case, records)
+    runs = result.runs if result else {}
+    diffs = result.diffs if result else {}
     return redact({  # a report leaves for a bug tracker: no secret-looking value goes with it
         "case": {"id": case.id, "title": case.title, "customer": case.customer, "status": case.status.value,
                  "fixed_in": case.fixed_in, "workaround": case.workaround, "notes": case.notes,
                  "expect": case.expect.model_dump(mode="json", exclude_none=True)},
         "verdict": _verdict(result),
         "environments": side_by_side(case.baseline, case.environment),
-        "observed_differences": (result or {}).get("diffs", {}).get("facts", []),
-        "isolation": latest_isolation(records),
+        "observed_differences": diffs.get("facts", []),
+        "isolation": latest_isolation(isolations or []),
         "reproduce": reproduce_commands(case, bundle_name=bundle_name),
-        "output": {stream: excerpt(diff) for stream, diff in (result or {}).get("diffs", {}).get("output", {}).items()},
-        "errors": {role: run["error"] for role, run in runs.items() if run.get("error")},
-        "services": {role: run["services"] for role, run in runs.items() if run.get("services")},
+        "output": {stream: excerpt(diff) for stream, diff in diffs.get("output", {}).items()},
+        "errors": {role: run.error for role, run in runs.items() if run.error},
+        "services": {role: run.services for role, run in runs.items() if run.services},
         "history": history_summary(records),
-        "not_reproduced": unreproduced(case.environment, runs.get("environment")),
+        "not_reproduced": unreproduced(case.environment, runs.get(Role.ENVIRONMENT.value)),
     })[0]
 
 
@@ -60,14 +60,12 @@ def render_report(data: dict, fmt: Format) -> str:
 # -- the parts ----------------------------------------------------------------------------------------------------
 
 
-def _verdict(result: dict | None) -> dict:
+def _verdict(result: CaseResult | None) -> dict:
     if not result:
         return {"value": None, "description": "no recorded run: run the case (reprokit case run ID), then report again",
                 "when": None}
-    value = result["verdict"]
-    return {"value": value, "description": result.get("verdict_description") or Verdict(value).describe(),
-            "when": result.get("started_at"), "repeat": result.get("repeat", 1),
-            "rates": {role: run.get("rate") for role, run in result.get("runs", {}).items()}}
+    return {"value": result.verdict.value, "description": result.verdict.describe(), "when": result.started_at,
+            "repeat": result.repeat, "rates": {role: run.rate for role, run in result.runs.items()}}
 
 
 def side_by_side(baseline: EnvironmentSpec, environment: EnvironmentSpec) -> dict:
@@ -91,35 +89,8 @@ def _summary(key: str, value: str | None) -> str:
     return value
 
 
-def latest_result(case: Case, records: list[dict]) -> dict | None:
-    """The newest recorded case run, rebuilt from history rows into the shape of ``CaseResult.to_dict()``."""
-    rows = [r for r in records if r.get("kind", "case") == "case" and r.get("case") == case.id]
-    if not rows:
-        return None
-    newest = max(rows, key=lambda r: (r["started_at"], r.get("id", 0)))
-    batch = {r["role"]: r for r in rows if r["started_at"] == newest["started_at"]}
-    runs = {role: {"name": r["environment"], "role": role, "spec_hash": r.get("spec_hash"),
-                   "image": {"id": r.get("image_id")}, "matched": r.get("matched"),
-                   "error": r["evidence"].get("error"), "rate": r["evidence"].get("rate"),
-                   "attempts": r["evidence"].get("attempts", []), "facts": r["evidence"].get("facts", {}),
-                   **({"services": r["evidence"]["services"]} if r["evidence"].get("services") else {})}
-            for role, r in batch.items()}
-    diffs: dict = {"facts": [], "output": {}}
-    if set(runs) >= set(ROLES):
-        base, env = runs["baseline"], runs["environment"]
-        diffs = observed_diffs(base["facts"], env["facts"], _output(base), _output(env), masks=case.masks)
-    return {"case": case.id, "verdict": newest["verdict"], "runs": runs, "diffs": diffs,
-            "started_at": newest["started_at"]}
-
-
-def _output(run: dict) -> RunResult:
-    steps = run["attempts"][0]["steps"] if run["attempts"] else []
-    return combined([RunResult(**{k: s[k] for k in RunResult.__dataclass_fields__ if k in s}) for s in steps])
-
-
-def latest_isolation(records: list[dict]) -> dict | None:
-    """The newest isolation result recorded for the case (history rows of kind 'isolate'), if any."""
-    rows = [r for r in records if r.get("kind") == "isolate"]
+def latest_isolation(rows: list[dict]) -> dict | None:
+    """The newest isolation result recorded for the case (`History.isolations`), if any."""
     if not rows:
         return None
     newest = max(rows, key=lambda r: (r["started_at"], r.get("id", 0)))
@@ -202,15 +173,15 @@ def _heredoc(path: str, text: str) -> list[str]:
 # -- what a container cannot reproduce ------------------------------------------------------------------------------
 
 
-def unreproduced(spec: EnvironmentSpec, run: dict | None) -> list[str]:
+def unreproduced(spec: EnvironmentSpec, run: EnvironmentRun | None) -> list[str]:
     """What of the customer's environment the reproduction did not have: always the kernel and hardware, and
     any declared value that the run's observed facts contradict."""
-    facts = (run or {}).get("facts") or {}
+    facts = run.facts if run else {}
     gaps = [f"the kernel: containers share the host's ({facts.get('kernel') or 'unknown'}), not the customer's",
             f"the hardware and CPU architecture (ran on {facts.get('arch') or 'this host'})",
             "services, data and network peers outside the container"]
-    if run and run.get("error"):
-        return gaps + [f"the whole environment: it could not be built or started ({run['error'].splitlines()[0]})"]
+    if run and run.error:
+        return gaps + [f"the whole environment: it could not be built or started ({run.error.splitlines()[0]})"]
     if not facts:
         return gaps + ["declared values were not checked: no recorded run with facts"]
     from reprokit.run.facts import not_in_effect

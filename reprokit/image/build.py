@@ -40,7 +40,7 @@ class Image:
 
     tag: str
     id: str
-    spec_hash: str
+    image_hash: str  # the Rendering's content hash (Dockerfile + context); the spec's own is spec.content_hash()
     built: bool
     cached_steps: int = 0
     total_steps: int = 0

@@ -33,6 +33,43 @@ class Outcome(str, Enum):
         }[self.value]
 
 
+class Phase(str, Enum):
+    """Why a probe ran: which part of the search asked for it."""
+
+    ENDPOINT = "endpoint"
+    SEARCH = "search"
+    CONFIRM = "confirm"
+    FIND_ALL = "find-all"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def describe(self) -> str:
+        return {"endpoint": "the baseline or the full customer environment, checked before searching",
+                "search": "a hybrid ddmin tried while narrowing the difference down",
+                "confirm": "the cause with one atom left out, checking it is 1-minimal",
+                "find-all": "a further cause looked for after the first (--find-all)"}[self.value]
+
+
+class BuildStatus(str, Enum):
+    """What a probe's image took."""
+
+    BUILT = "built"
+    REUSED = "reused"
+    FAILED = "failed"
+    CACHED = "cached"
+    NONE = "-"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def describe(self) -> str:
+        return {"built": "an image was built for it", "reused": "an existing image was reused",
+                "failed": "its image could not be built or its container started",
+                "cached": "its outcome came from the cache of earlier isolations: nothing ran",
+                "-": "the prober did not say"}[self.value]
+
+
 @dataclass(frozen=True)
 class Trial:
     """What one probe observed: ``runs`` attempts, ``matches`` of them showed the bug's signature."""
@@ -54,18 +91,18 @@ class ProbeRecord:
     """One row of the probe table."""
 
     index: int
-    phase: str  # endpoint | search | confirm | find-all
+    phase: Phase
     applied: tuple[str, ...]
     outcome: Outcome
     runs: int
     matches: int
-    build: str  # built | reused | failed | cached | -
+    build: BuildStatus
     duration_s: float
     cache_hit: bool
     error: str | None = None
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "outcome": self.outcome.value}
+        return {**asdict(self), "outcome": self.outcome.value, "phase": self.phase.value, "build": self.build.value}
 
 
 @dataclass
@@ -87,10 +124,10 @@ class SearchReport(Generic[T]):
 
     def totals(self) -> dict:
         fresh = [r for r in self.records if not r.cache_hit]
-        return {"probes": len(fresh), "builds": sum(r.build == "built" for r in fresh),
+        return {"probes": len(fresh), "builds": sum(r.build is BuildStatus.BUILT for r in fresh),
                 "runs": sum(r.runs for r in fresh), "cache_hits": len(self.records) - len(fresh),
                 "unresolved": sum(r.outcome is Outcome.UNRESOLVED for r in fresh),
-                "search_probes": sum(r.phase != "endpoint" for r in fresh), "wall_s": round(self.wall_s, 2)}
+                "search_probes": sum(r.phase is not Phase.ENDPOINT for r in fresh), "wall_s": round(self.wall_s, 2)}
 
 
 class Search(Generic[T]):
@@ -107,7 +144,7 @@ class Search(Generic[T]):
         self._lock = threading.Lock()
         self._pending: dict[str, threading.Event] = {}
 
-    def probe(self, config: frozenset[T], phase: str) -> Outcome:
+    def probe(self, config: frozenset[T], phase: Phase) -> Outcome:
         key = self.key(config)
         with self._lock:
             waiting = self._pending.get(key)
@@ -128,18 +165,19 @@ class Search(Generic[T]):
             self._pending.pop(key).set()
         return self._record(config, phase, trial, time.monotonic() - started, cache_hit=False)
 
-    def _record(self, config: frozenset[T], phase: str, trial: Trial, duration: float, *, cache_hit: bool) -> Outcome:
-        build = "cached" if cache_hit else "failed" if trial.error else \
-            {True: "built", False: "reused", None: "-"}[trial.built]
+    def _record(self, config: frozenset[T], phase: Phase, trial: Trial, duration: float, *, cache_hit: bool) -> Outcome:
+        build = BuildStatus.CACHED if cache_hit else BuildStatus.FAILED if trial.error else \
+            {True: BuildStatus.BUILT, False: BuildStatus.REUSED, None: BuildStatus.NONE}[trial.built]
         with self._lock:
-            record = ProbeRecord(len(self.records) + 1, phase, tuple(sorted(map(self.label, config))), trial.outcome,
-                                 trial.runs, trial.matches, build, round(duration, 2), cache_hit, trial.error)
+            record = ProbeRecord(len(self.records) + 1, Phase(phase), tuple(sorted(map(self.label, config))),
+                                 trial.outcome, trial.runs, trial.matches, build, round(duration, 2), cache_hit,
+                                 trial.error)
             self.records.append(record)
         if self.on_probe:
             self.on_probe(record)
         return trial.outcome
 
-    def first_failing(self, configs: Sequence[frozenset[T]], phase: str) -> int | None:
+    def first_failing(self, configs: Sequence[frozenset[T]], phase: Phase) -> int | None:
         """The index of the first config that FAILs; with jobs > 1, ``jobs`` configs are probed at a time."""
         if self.jobs == 1:
             return next((i for i, c in enumerate(configs) if self.probe(c, phase) is Outcome.FAIL), None)
@@ -152,7 +190,7 @@ class Search(Generic[T]):
                     return start + hit
         return None
 
-    def ddmin(self, items: Sequence[T], phase: str = "search") -> list[T]:
+    def ddmin(self, items: Sequence[T], phase: Phase = Phase.SEARCH) -> list[T]:
         """A 1-minimal failing subset of ``items`` (which must FAIL as a whole)."""
         current, n = list(items), 2
         first = self._by_kind(current)
@@ -185,8 +223,8 @@ class Search(Generic[T]):
 
     def confirm(self, cause: list[T]) -> list[T]:
         """Check the cause FAILs and removing any one item PASSes; the items whose removal was UNRESOLVED."""
-        self.probe(frozenset(cause), "confirm")
-        outcomes = {item: self.probe(frozenset(cause) - {item}, "confirm") for item in cause}
+        self.probe(frozenset(cause), Phase.CONFIRM)
+        outcomes = {item: self.probe(frozenset(cause) - {item}, Phase.CONFIRM) for item in cause}
         if any(o is Outcome.FAIL for o in outcomes.values()):  # cannot happen after ddmin; kept as a guard
             raise AssertionError(f"not 1-minimal: {outcomes}")
         return [item for item, outcome in outcomes.items() if outcome is Outcome.UNRESOLVED]
@@ -210,16 +248,16 @@ def search(items: Sequence[T], prober: Callable[[frozenset[T]], Trial], *, jobs:
     started = time.monotonic()
     engine: Search[T] = Search(prober, jobs=jobs, **options)
     everything = list(items)
-    engine.probe(frozenset(), "endpoint")
-    engine.probe(frozenset(everything), "endpoint")
+    engine.probe(frozenset(), Phase.ENDPOINT)
+    engine.probe(frozenset(everything), Phase.ENDPOINT)
     baseline, customer = engine.records[0], engine.records[1]
     (check_endpoints or default_endpoint_check)(baseline, customer)
     causes, unconfirmed = [], []
     remaining = everything
     while remaining:
-        if causes and engine.probe(frozenset(remaining), "find-all") is not Outcome.FAIL:
+        if causes and engine.probe(frozenset(remaining), Phase.FIND_ALL) is not Outcome.FAIL:
             break
-        cause = engine.ddmin(remaining, "search" if not causes else "find-all")
+        cause = engine.ddmin(remaining, Phase.SEARCH if not causes else Phase.FIND_ALL)
         unconfirmed += engine.confirm(cause)
         causes.append(cause)
         if not find_all:
@@ -256,7 +294,7 @@ def confidence(records: Iterable[ProbeRecord], customer_rate: float) -> float:
         return 0.0
     result, seen = 1.0, set()
     for record in records:
-        if record.outcome is Outcome.PASS and record.phase != "endpoint" and record.applied not in seen:
+        if record.outcome is Outcome.PASS and record.phase is not Phase.ENDPOINT and record.applied not in seen:
             seen.add(record.applied)
             result *= 1 - (1 - customer_rate) ** record.runs
     return round(result, 4)
@@ -265,7 +303,7 @@ def confidence(records: Iterable[ProbeRecord], customer_rate: float) -> float:
 def _unresolved_candidates(engine: Search[T], causes: list[list[T]]) -> list[str]:
     """Labels of items in unresolved hybrids that are in no cause: a smaller or other answer could hide there."""
     found = {engine.label(x) for cause in causes for x in cause}
-    names = {name for r in engine.records if r.outcome is Outcome.UNRESOLVED and r.phase != "endpoint"
+    names = {name for r in engine.records if r.outcome is Outcome.UNRESOLVED and r.phase is not Phase.ENDPOINT
              for name in r.applied}
     return sorted(names - found)
 

@@ -262,8 +262,9 @@ def isolate(case: Case, *, project: Project, repeat: int = 1, jobs: int = 1, fin
     fingerprint = case_fingerprint(case, repeat)
     cache = OutcomeCache(project.root / ".reprokit" / "isolate" / f"{case.id}.json", fresh=fresh)
     try:
+        facts = project.root / ".reprokit" / "facts"
         report = search(groups, lambda config: probe_case(case, hybrid(case.baseline, config), repeat=repeat,
-                                                          engine=engine),
+                                                          engine=engine, facts_cache=facts),
                         jobs=jobs, find_all=find_all, label=lambda g: g.name, kind=lambda g: g.rebuild, cache=cache,
                         on_probe=on_probe,
                         key=lambda config: hashlib.sha256(
@@ -278,8 +279,7 @@ def isolate(case: Case, *, project: Project, repeat: int = 1, jobs: int = 1, fin
     if record:
         from reprokit.case.history import History, default_path
 
-        History(default_path(project.root)).record([{
-            "kind": "isolate", "case": case.id, "environment": case.environment.name, "role": "isolate",
-            "spec_hash": result.hybrid.content_hash(), "verdict": "REPRODUCED", "matched": True,
-            "duration_s": round(report.wall_s, 3), "evidence": result.to_dict()}])
+        History(default_path(project.root)).record_isolation(
+            case.id, case.environment.name, spec_hash=result.hybrid.content_hash(),
+            duration_s=round(report.wall_s, 3), evidence=result.to_dict())
     return result

@@ -15,18 +15,21 @@ from reprokit.engine import Engine
 from reprokit.errors import ReprokitError
 from reprokit.contract.load import write_json_atomically
 from reprokit.contract.models import Case, EnvironmentSpec
+from reprokit.run.launch import launch
 
 CACHE_VERSION = "1"  # bump when what a probe does changes, so stored outcomes are not reused
 
 
 def probe_case(case: Case, spec: EnvironmentSpec, *, repeat: int = 1, engine: Engine | None = None,
-               on_line: Callable[[str], None] | None = None) -> Trial:
-    """Run ``case``'s steps ``repeat`` times in fresh containers of the hybrid ``spec``, env vars and files
-    applied at start so hybrids share images; a build or start failure makes the trial unresolved."""
-    from reprokit.case.reproduce import observe
+               on_line: Callable[[str], None] | None = None, facts_cache: Path | None = None) -> Trial:
+    """Run ``case``'s steps ``repeat`` times in fresh containers of the hybrid ``spec``: the run stage of a case
+    run, with the aspects that can be applied at start left out of the image so hybrids share images (the
+    container is the same either way). A build or start failure, or a declared value not in effect, makes the
+    trial unresolved."""
+    from reprokit.case.reproduce import Role, observe
 
-    run = observe(case, spec, role="isolate-probe", repeat=repeat, engine=engine, on_line=on_line,
-                  read_facts=False, overlay=True)
+    plan = launch(spec, share_image=True)
+    run = observe(case, plan, role=Role.PROBE, repeat=repeat, engine=engine, on_line=on_line, facts_cache=facts_cache)
     built = run.image.built if run.image else None
     return Trial(len(run.attempts), sum(a.matched for a in run.attempts), built, error=run.error)
 

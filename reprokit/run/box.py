@@ -5,10 +5,10 @@ import dataclasses
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from reprokit.aspects.registry import ASPECTS
 from reprokit.image.build import Image, build
-from reprokit.engine import Container, ContainerConfig, Engine, RunResult, get_engine
+from reprokit.engine import Container, Engine, RunResult, get_engine
 from reprokit.run.facts import facts_script, parse_facts, step_prelude
+from reprokit.run.launch import container_config, launch  # noqa: F401 (container_config: moved there)
 from reprokit.contract.models import EnvironmentSpec
 
 DEFAULT_TIMEOUT_S = 300.0
@@ -48,27 +48,19 @@ class Box:
         return parse_facts(result.stdout)
 
 
-def container_config(spec: EnvironmentSpec, *, labels: dict[str, str] | None = None,
-                     env: dict[str, str] | None = None) -> ContainerConfig:
-    """How containers of ``spec`` are created: every aspect's run-time settings (limits, network, ...)."""
-    settings = {key: value for aspect in ASPECTS for key, value in aspect.container(spec).items()}
-    return ContainerConfig(**settings, env=dict(env or {}), labels=dict(labels or {}))
-
-
 @contextmanager
 def start(spec: EnvironmentSpec, *, engine: Engine | None = None, on_line: Callable[[str], None] | None = None,
           labels: dict[str, str] | None = None, env: dict[str, str] | None = None,
-          image: Image | None = None, services: bool = True) -> Iterator[Box]:
-    """Build (if needed) and start ``spec`` (and its services, on a network of their own); everything is removed
-    when the block ends, however it ends."""
+          image: Image | None = None) -> Iterator[Box]:
+    """Build (if needed) and start ``spec`` (and its services, on a network of their own) as a case run would
+    (reprokit/run/launch.py); ``env`` adds variables. Everything is removed when the block ends, however it ends."""
     from reprokit.services.lifecycle import start_services
 
     engine = engine or get_engine()
-    image = image or build(spec, engine=engine, on_line=on_line)
-    labels = {"reprokit.environment": spec.name[:200], **(labels or {})}
-    config = container_config(spec, labels=labels, env=env)
-    wanted = spec if services else spec.model_copy(update={"services": {}})
-    with start_services(wanted, engine=engine, labels=labels, on_line=on_line) as running:
+    plan = launch(spec, labels={"reprokit.environment": spec.name[:200], **(labels or {})})
+    image = image or build(plan.image_spec, engine=engine, on_line=on_line)
+    config = dataclasses.replace(plan.config, env={**plan.config.env, **(env or {})})
+    with start_services(spec, engine=engine, labels=config.labels, on_line=on_line) as running:
         if running:
             config = dataclasses.replace(config, network=running.network)
         with engine.start(image.tag, config) as container:

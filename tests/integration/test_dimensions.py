@@ -116,11 +116,12 @@ def test_a_read_only_run_leaves_no_container_or_volume(project, docker_engine, a
 
 def test_a_declared_value_the_engine_did_not_apply_makes_the_run_error(project, docker_engine):
     from reprokit.case.reproduce import observe
+    from reprokit.run.launch import launch
 
     case = load_case("DIM-umask", root=project.root)
     # Facts read from a container whose steps' shell was not given the umask: simulate an engine that drops
     # the prelude by observing with a spec whose umask the facts cannot show.
-    run = observe(case, case.environment, role="environment", engine=docker_engine)
+    run = observe(case, launch(case.environment), role="environment", engine=docker_engine)
     assert run.error is None
     from reprokit.run.facts import not_in_effect
 

@@ -37,7 +37,10 @@ def page(result, tmp_path_factory) -> Path:
     from reprokit.handoff.report import gather, to_html
 
     path = tmp_path_factory.mktemp("report") / f"{CASE_ID}.html"
-    path.write_text(to_html(gather(load_case(CASE_ID, root=ROOT), result=result)))
+    from reprokit.case.result import CaseResult
+
+    case = load_case(CASE_ID, root=ROOT)
+    path.write_text(to_html(gather(case, result=CaseResult.from_dict(case, result))))
     return path
 
 

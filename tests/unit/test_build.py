@@ -22,7 +22,7 @@ def test_first_build_calls_the_engine_with_labels_and_the_content_tag():
     call = engine.builds[0]
     assert call["tag"] == image.tag == image_tag(render_for_build(env()))
     assert call["labels"]["reprokit.environment"] == "acme"
-    assert call["labels"]["reprokit.spec-hash"] == image.spec_hash
+    assert call["labels"]["reprokit.spec-hash"] == image.image_hash
 
 
 def test_unchanged_spec_makes_no_build_call():

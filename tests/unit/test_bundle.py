@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from reprokit.case.result import CaseResult
 from reprokit.handoff import bundle
 from reprokit.errors import BundleError
 from reprokit.contract.load import load_case
@@ -63,8 +64,11 @@ def project(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def written(project: Path, tmp_path: Path) -> Path:
-    return bundle.write_bundle(load_case("T-1", root=project), tmp_path / "out" / "T-1.tar.gz",
-                               images={"environment": {"tag": "t:1", "id": "sha256:abc"}}, verdict="REPRODUCED")
+    case = load_case("T-1", root=project)
+    result = CaseResult.from_dict(case, {"verdict": "REPRODUCED", "runs": {"environment": {
+        "name": "T-1/environment", "role": "environment", "image": {"tag": "t:1", "id": "sha256:abc",
+                                                                    "image_hash": "abc123"}}}})
+    return bundle.write_bundle(case, tmp_path / "out" / "T-1.tar.gz", result=result)
 
 
 def members_of(path: Path) -> dict[str, bytes]:
@@ -107,7 +111,7 @@ def test_bundle_records_signature_images_version_and_original_environment_names(
     assert meta["case"] == "T-1" and meta["verdict"] == "REPRODUCED"
     assert meta["signature"] == {"exit_code": 1, "stderr_contains": "boom"}
     assert meta["environments"]["environment"]["name"] == "customer"
-    assert meta["environments"]["environment"]["image"] == {"tag": "t:1", "id": "sha256:abc"}
+    assert meta["environments"]["environment"]["image"] == {"tag": "t:1", "id": "sha256:abc", "image_hash": "abc123"}
     assert meta["environments"]["baseline"]["image"]["tag"].startswith("reprokit/env:")
     assert meta["reprokit_version"]
 

@@ -186,3 +186,11 @@ def test_the_cli_writes_a_runnable_collector_and_reports_user_mistakes_with_exit
     bad = subprocess.run([sys.executable, "-m", "reprokit", "env", "import", str(tmp_path / "none.json"), "--name", "x",
                           "-C", str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "cannot read the file" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_what_a_customer_sent_is_a_kind_that_describes_itself():
+    from reprokit.aspects.python_packages import Installer
+    from reprokit.collect.importer import CollectionKind, parse_collection
+
+    assert parse_collection("jinja2==3.1.4\n", source="freeze.txt").kind is CollectionKind.PIP_FREEZE
+    assert all(kind.describe() for kind in (*CollectionKind, *Installer))

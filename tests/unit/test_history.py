@@ -68,3 +68,30 @@ def test_processes_that_open_a_new_history_at_once_lose_no_record(tmp_path):
         w.join(60)
     assert [w.exitcode for w in workers] == [0, 0, 0, 0]
     assert len(History(path).records()) == 40
+
+
+def test_isolation_results_are_records_of_their_own_kind(tmp_path):
+    history = History(tmp_path / "h.sqlite")
+    history.record([row()])
+    history.record_isolation("SUP-1", "acme", spec_hash="abc", duration_s=12.5, evidence={"minimal": []})
+    assert [r["role"] for r in history.records()] == ["environment"]
+    (found,) = history.isolations("SUP-1")
+    assert (found["case"], found["spec_hash"], found["evidence"]) == ("SUP-1", "abc", {"minimal": []})
+    assert "verdict" not in found
+
+
+def test_isolation_rows_an_older_version_wrote_among_the_runs_are_moved_on_opening(tmp_path):
+    path = tmp_path / "h.sqlite"
+    History(path).record([row(), row(kind="isolate", role="isolate", spec_hash="old", started_at="2024-01-01T00:00:00",
+                                  evidence={"minimal": [{"name": "env.A"}]})])
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(path)) as db:  # as the older version left it: the isolation among the runs
+        db.execute("INSERT INTO runs (kind, case_id, environment, role, verdict, started_at, evidence) "
+                   "VALUES ('isolate', 'SUP-1', 'acme', 'isolate', 'REPRODUCED', '2024-01-02T00:00:00', '{}')")
+        db.execute("DELETE FROM isolations")
+        db.commit()
+    history = History(path)
+    assert [r["kind"] for r in history.records()] == ["case"]
+    assert [r["started_at"] for r in history.isolations("SUP-1")] == ["2024-01-02T00:00:00", "2024-01-01T00:00:00"]

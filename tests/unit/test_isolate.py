@@ -284,3 +284,11 @@ def test_resolver_answers_that_last_are_kept_on_disk_and_passing_failures_are_as
     again("3.11", ("markupsafe==2.0.1",))
     again("3.11", ("idna==3.7",))
     assert (first.calls, again.calls) == (2, 1)  # only the network failure is asked again
+
+
+def test_probe_phases_and_build_statuses_are_enums_that_describe_themselves():
+    from reprokit.isolate.ddmin import BuildStatus, Phase
+
+    for kind in (*Phase, *BuildStatus):
+        assert kind.describe() and str(kind) == kind.value
+    assert f"{Phase.FIND_ALL:9}|" == "find-all |"

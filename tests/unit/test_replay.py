@@ -227,3 +227,24 @@ def test_the_cli_balances_on_a_junit_report_when_given_one(project, tmp_path):
     (tmp_path / "times.xml").write_text(f"<testsuite>{times}</testsuite>")
     listed = [dry_run(project, f"{i}/2", "--durations-from", str(tmp_path / "times.xml")) for i in (1, 2)]
     assert listed[0]["balance"] == "time" and ["INITECH-1"] in [shard["cases"] for shard in listed]
+
+
+def test_a_replay_with_the_shipped_fake_engine_records_results_that_read_back_whole(project, monkeypatch):
+    from reprokit.case.result import CaseResult
+    from reprokit.contract.load import load_case
+    from reprokit.engine import RunResult, set_engine
+
+    engine = FakeEngine()  # no run_batch of the test's own: the shipped fake runs the steps
+    acme = lambda image: "ENV ACME" in next(b["dockerfile"] for b in engine.builds if b["tag"] == image)  # noqa: E731
+    engine.on_step = lambda image, config, step: RunResult(step, 1 if acme(image) else 0, "", "", 0.1)
+    set_engine(engine)
+    try:
+        results = {r.case.id: r for r in replay_cases(["ACME-1", "INITECH-1"], project=project)}
+    finally:
+        set_engine(None)
+    assert {case: r.verdict.value for case, r in results.items()} == {"ACME-1": "REPRODUCED",
+                                                                      "INITECH-1": "NOT_REPRODUCED"}
+    rows = History(project / ".reprokit" / "history.sqlite").records()
+    for case_id, result in results.items():
+        stored = CaseResult.from_record(load_case(case_id, root=project), rows)
+        assert stored.to_dict() == result.to_dict()

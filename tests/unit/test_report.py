@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
+from reprokit.case.result import CaseResult
 from reprokit.handoff import report
 from reprokit.contract.load import load_case
 
@@ -103,16 +104,17 @@ def test_pin_the_container_did_not_get_is_listed_as_not_reproduced(case, records
 
 
 def test_an_explicit_result_wins_over_history(case, records):
-    result = {"verdict": "FLAKY", "verdict_description": "sometimes", "runs": {}, "diffs": {"facts": [], "output": {}}}
+    result = CaseResult.from_dict(case, {"verdict": "FLAKY", "runs": {}, "diffs": {"facts": [], "output": {}}})
     assert report.gather(case, result=result, records=records)["verdict"]["value"] == "FLAKY"
 
 
 def test_isolation_result_from_history_is_shown(case, records):
-    isolated = row("environment", "REPRODUCED", "2024-03-01T00:00:00+00:00", True, {}, kind="isolate")
+    isolated = {"id": 1, "case": "R-1", "environment": "R-1/environment", "spec_hash": "h", "duration_s": 9.0,
+                "started_at": "2024-03-01T00:00:00+00:00"}
     isolated["evidence"] = {"minimal": [{"name": "python_packages.markupsafe", "baseline": "markupsafe==2.0.1",
                                          "customer": "markupsafe==2.1.0"}], "further_causes": [],
                             "probes": [{}, {}, {}], "reproduce": "reprokit isolate R-1"}
-    data = report.gather(case, records=records + [isolated])
+    data = report.gather(case, records=records, isolations=[isolated])
     assert data["isolation"]["cause"] == ["python_packages.markupsafe: markupsafe==2.0.1 -> markupsafe==2.1.0"]
     text = report.to_markdown(data)
     assert "- `python_packages.markupsafe: markupsafe==2.0.1 -> markupsafe==2.1.0`" in text
@@ -167,3 +169,45 @@ def test_unknown_format_is_a_user_error_with_exit_2(case):
                            str(case.folder.parent.parent)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "--format 'pdf' is not a report format" in done.stderr
     assert "md, html, json" in done.stderr
+
+
+FACTS_SEEN = {  # what the facts script prints in each of R-1's environments (see reprokit/run/facts.py)
+    "environment": "\n@@reprokit-fact python\n3.9.2\n@@reprokit-fact pip_freeze\nMarkupSafe==2.1.0\n"
+                   "@@reprokit-fact timezone\nIST +0530\n/usr/share/zoneinfo/Asia/Kolkata\n",
+    "baseline": "\n@@reprokit-fact python\n3.11.2\n@@reprokit-fact pip_freeze\nMarkupSafe==2.0.1\n"}
+
+
+def test_the_report_of_a_case_equals_field_for_field_what_case_run_json_gave(case, monkeypatch):
+    from typer.testing import CliRunner
+
+    from fakes import FakeEngine
+    from reprokit.case.history import History
+    from reprokit.cli.main import app
+    from reprokit.engine import RunResult, set_engine
+
+    root = str(case.folder.parent.parent)
+    monkeypatch.delenv("REPROKIT_HISTORY", raising=False)
+    engine = FakeEngine()
+    customer = lambda image: "Asia/Kolkata" in next(b["dockerfile"] for b in engine.builds if b["tag"] == image)  # noqa: E731
+    engine.on_step = lambda image, config, step: RunResult(step, 1, "", "boom at 0x7f\n", 0.2) if customer(image) \
+        else RunResult(step, 0, "ok\n", "", 0.1)
+    engine.facts_output = lambda image, config: FACTS_SEEN["environment" if customer(image) else "baseline"]
+    set_engine(engine)
+    try:
+        ran = CliRunner().invoke(app, ["case", "run", "R-1", "--json", "-C", root])
+        shown = CliRunner().invoke(app, ["report", "R-1", "--format", "json", "-C", root])
+    finally:
+        set_engine(None)
+    assert ran.exit_code == 0 and shown.exit_code == 0, (ran.output, shown.output)
+    data, reported = json.loads(ran.stdout), json.loads(shown.stdout)
+    assert data["verdict"] == "REPRODUCED" and data["diffs"]["facts"] and data["diffs"]["output"]
+    assert reported["verdict"] == {"value": data["verdict"], "description": data["verdict_description"],
+                                   "when": data["started_at"], "repeat": data["repeat"],
+                                   "rates": data["reproduction_rate"]}
+    assert reported["observed_differences"] == data["diffs"]["facts"]
+    assert reported["output"] == {stream: report.excerpt(diff) for stream, diff in data["diffs"]["output"].items()}
+    assert reported["errors"] == {} and reported["services"] == {}
+    # What the report read back from history is the result `case run --json` printed, every field of it.
+    rows = History(case.folder.parent.parent / ".reprokit" / "history.sqlite").records()
+    stored = CaseResult.from_record(case, rows)
+    assert stored.to_dict() == data

@@ -22,10 +22,23 @@ def test_a_childs_files_merge_by_path_and_remove_drops_one(tmp_path):
     assert load(tmp_path, base=base, child="extends: base\nremove: [files./etc/a.ini]\n").files == {"/etc/b.ini": "b"}
 
 
-def test_files_are_one_copy_from_the_context_under_rootfs():
-    rendering = render(spec(files={"/etc/acme/acme.ini": "timeout = 30\n"}))
-    assert "COPY rootfs/ /" in rendering.dockerfile
-    assert rendering.context == {"rootfs/etc/acme/acme.ini": b"timeout = 30\n"}
+def test_files_are_copied_one_folder_at_a_time_from_the_context_under_rootfs():
+    rendering = render(spec(files={"/etc/acme/acme.ini": "timeout = 30\n", "/etc/acme/b.ini": "b\n", "/work/c": "c"}))
+    # Files, not folders: a folder that exists (the workdir) keeps its owner and mode, as at container start.
+    assert 'COPY ["rootfs/etc/acme/acme.ini", "rootfs/etc/acme/b.ini", "/etc/acme/"]\nCOPY ["rootfs/work/c", "/work/"]' \
+        in rendering.dockerfile
+    assert rendering.context == {"rootfs/etc/acme/acme.ini": b"timeout = 30\n", "rootfs/etc/acme/b.ini": b"b\n",
+                                 "rootfs/work/c": b"c"}
+
+
+def test_files_applied_at_start_get_the_owner_and_mode_the_image_copy_gives_them():
+    from reprokit.aspects.files import Files
+    from reprokit.engine import FileEntry
+
+    entries = Files().start_files(spec(files={"/etc/acme/acme.ini": "x"}, user="app"))
+    assert entries == {"/etc/acme/acme.ini": FileEntry(b"x", owner="0:0", mode=0o644)}
+    assert Files().applied_at_start(spec(files={"/a": "x"})) and not Files().applied_at_start(
+        spec(files={"/a": "x"}, read_only=True))
 
 
 def test_a_file_is_an_atom_applied_at_container_start_without_a_rebuild():
