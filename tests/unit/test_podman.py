@@ -85,7 +85,7 @@ def test_oom_kills_are_counted_from_cgroup_v2_or_v1_counters():
 
 def test_a_step_sigkilled_with_an_oom_kill_in_its_cgroup_is_reported_as_oom_killed(tmp_path):
     from fakes import write_project
-    from reprokit.case.reproduce import read_steps
+    from reprokit.run.steps import read_steps
     from reprokit.contract.load import load_case
     from reprokit.engine.protocol import BatchOutcome
 
