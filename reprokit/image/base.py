@@ -13,6 +13,7 @@ from typing import Callable
 from reprokit import __version__
 from reprokit.engine import Engine, get_engine
 from reprokit.errors import EngineError, ReprokitError
+from reprokit.image import registry
 
 SUITES = ("bullseye", "bookworm", "trixie")
 
@@ -48,16 +49,17 @@ def host_mirrors(apt_dir: Path = Path("/etc/apt")) -> tuple[str, str]:
 
 def bootstrap(reference: str, *, engine: Engine | None = None, on_line: Callable[[str], None] | None = None,
               force: bool = False) -> Provision:
-    """Make ``debian:<suite>`` available: present -> nothing; pullable -> pull; else debootstrap it.
-    Returns what was done."""
+    """Make ``debian:<suite>`` available: present -> nothing (but offered to the registry); in the registry or
+    pullable -> pull; else debootstrap it (and push it to the registry). Returns what was done."""
     engine = engine or get_engine()
     image, _, suite = reference.partition(":")
     if image not in ("debian", "docker.io/library/debian") or suite not in SUITES:
         raise ReprokitError(f"cannot bootstrap {reference!r}",
                             hint=f"bootstrap makes debian:<suite> for suite in {', '.join(SUITES)}")
     if not force and engine.image_id(reference):
+        registry.offer(engine, reference)
         return Provision.PRESENT
-    if not force and engine.pull(reference):
+    if not force and (registry.pull(engine, reference) or engine.pull(reference)):
         return Provision.PULLED
     if shutil.which("debootstrap") is None or os.geteuid() != 0:
         raise EngineError("debootstrap is needed (as root) to make base images without a registry",
@@ -80,6 +82,7 @@ def bootstrap(reference: str, *, engine: Engine | None = None, on_line: Callable
         # `reprokit.base` names the reference: only the image tagged so is the base itself.
         engine.import_rootfs(str(tarball), reference, labels={"reprokit.kind": "base", "reprokit.base": reference,
                                                                "reprokit.version": __version__})
+    registry.push(engine, reference)  # the other machines sharing the registry need not bootstrap it
     return Provision.BOOTSTRAPPED
 
 

@@ -11,6 +11,7 @@ from typing import Callable, Literal
 from reprokit import __version__
 from reprokit.engine import BuildFailure, Engine, get_engine
 from reprokit.errors import BuildError, EngineError
+from reprokit.image import registry
 from reprokit.image.render import Rendering, render
 from reprokit.image.usage import record_use
 from reprokit.spec.models import EnvironmentSpec
@@ -42,6 +43,7 @@ class Image:
     cached_steps: int = 0
     total_steps: int = 0
     duration_s: float = 0.0
+    pulled: bool = False  # fetched from the registry (see image/registry.py) rather than built here
 
 
 def find_ca_bundle() -> Path | None:
@@ -68,9 +70,10 @@ Kind = Literal["environment", "case", "hybrid"]
 
 def build(spec: EnvironmentSpec, *, engine: Engine | None = None, on_line: Callable[[str], None] | None = None,
           installer: str | None = None, kind: Kind | None = None) -> Image:
-    """The image of ``spec``, built only if no image with the same content hash exists. ``kind`` says what it
-    is for (default: a case's inline environment when the name is "ID/role", else an environment), in its
-    labels and in the record of its last use (`reprokit images list|prune` read both)."""
+    """The image of ``spec``, built only if no image with the same content hash exists in the engine or in the
+    registry (pulled from there; a build is pushed there: see image/registry.py). ``kind`` says what it is for
+    (default: a case's inline environment when the name is "ID/role", else an environment), in its labels and
+    in the record of its last use (`reprokit images list|prune` read both)."""
     engine = engine or get_engine()
     rendering = render_for_build(spec, installer=installer)
     content_hash = rendering.content_hash()
@@ -78,8 +81,13 @@ def build(spec: EnvironmentSpec, *, engine: Engine | None = None, on_line: Calla
     kind = kind or ("case" if "/" in spec.name else "environment")
     existing = engine.image_id(tag)
     if existing:
+        registry.offer(engine, tag)
         record_use(tag, existing, kind=kind)
         return Image(tag, existing, content_hash, built=False)
+    pulled = registry.pull(engine, tag)
+    if pulled:
+        record_use(tag, pulled, kind=kind)
+        return Image(tag, pulled, content_hash, built=False, pulled=True)
     ensure_base_image(engine, spec.os)
     labels = {"reprokit.environment": spec.name, "reprokit.spec-hash": content_hash, "reprokit.version": __version__,
               "reprokit.kind": kind}
@@ -92,16 +100,23 @@ def build(spec: EnvironmentSpec, *, engine: Engine | None = None, on_line: Calla
         hint = next((h for pattern, h in HINTS if re.search(pattern, "\n".join(tail))), None)
         source = f"reprokit env build {spec.name}" if spec.source else "reprokit env render <the spec>"
         raise BuildError(spec.name, failure.step, tail, hint=hint, reproduce=source) from None
+    registry.push(engine, tag)
     record_use(tag, outcome.image_id, kind=kind)
     return Image(tag, outcome.image_id, content_hash, built=True, cached_steps=outcome.cached_steps,
                  total_steps=outcome.total_steps, duration_s=round(time.monotonic() - started, 2))
 
 
 def ensure_base_image(engine: Engine, reference: str) -> None:
-    """The base image must be present or pullable; Debian suites can be made with debootstrap."""
+    """The base image must be present, or come from the registry or its own registry; Debian suites can be made
+    with debootstrap."""
     present = engine.image_id(reference)
-    if present or engine.pull(reference):
-        record_use(reference, present or engine.image_id(reference) or "", kind="base")
+    if present:
+        registry.offer(engine, reference)
+    else:
+        present = registry.pull(engine, reference) or (engine.image_id(reference) if engine.pull(reference) else None)
+    if present:
+        record_use(reference, present, kind="base")
         return
     raise EngineError(f"base image {reference} is not present and no registry can provide it",
-                      hint=f"make it from the Debian mirror: reprokit images bootstrap {reference}")
+                      hint=f"make it from the Debian mirror: reprokit images bootstrap {reference}; or share it "
+                           "from a machine that has it through a registry (--registry, REPROKIT_REGISTRY)")

@@ -90,7 +90,7 @@ def test_missing_base_image_without_registry_says_how_to_bootstrap_it():
     with pytest.raises(EngineError) as caught:
         build(env(), engine=engine)
     assert "debian:bookworm is not present" in caught.value.message
-    assert caught.value.hint.endswith("reprokit images bootstrap debian:bookworm")
+    assert "reprokit images bootstrap debian:bookworm;" in caught.value.hint and "--registry" in caught.value.hint
     assert engine.builds == []
 
 
