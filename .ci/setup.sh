@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Provision this machine for reprokit, idempotently: Docker engine, debootstrap, the three Debian base
-# images, arm64 emulation (qemu-user-static + binfmt_misc) with an arm64 bookworm base, and the project's
-# virtualenv. On a fresh Debian machine (as root) it installs everything (the arm64 base takes 2-5 min);
+# Provision this machine for reprokit, idempotently: Docker engine, debootstrap, docker-registry, the three
+# Debian base images, arm64 emulation (qemu-user-static + binfmt_misc) with an arm64 bookworm base, and the
+# project's virtualenv. On a fresh Debian machine (as root) it installs everything (the arm64 base takes 2-5 min);
 # when all is there already it takes a few seconds. Sourced by .ci/test.sh and .ci/main.sh.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -12,6 +12,8 @@ command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v chromium >/dev/null || missing+=(chromium)  # renders HTML reports in tests/integration
 command -v qemu-aarch64-static >/dev/null || missing+=(qemu-user-static)  # arm64 environments, emulated
 command -v update-binfmts >/dev/null || missing+=(binfmt-support)
+# A registry the integration tests start on 127.0.0.1 to share images between two engines (not a service here).
+[ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   apt-get update -qq

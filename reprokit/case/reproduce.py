@@ -14,7 +14,7 @@ from typing import Callable
 from reprokit.image.build import Image, build
 from reprokit.case.compare import combined, observed_diffs, signature_holds, spec_diff, verdict
 from reprokit.engine import KILL_GRACE_S, BatchOutcome, Engine, get_engine, timed_out
-from reprokit.errors import ReprokitError, RunError
+from reprokit.errors import EngineLost, ReprokitError, RunError
 from reprokit.case.history import History, default_path
 from reprokit.contract.load import Project, write_json_atomically
 from reprokit.aspects.registry import ASPECTS
@@ -55,6 +55,7 @@ class EnvironmentRun:
     facts: dict = field(default_factory=dict)
     duration_s: float = 0.0
     services: dict = field(default_factory=dict)  # per service: provenance, version, died, last log lines
+    engine_lost: bool = False  # the error is the engine going away (EngineLost), not the environment
 
     @property
     def rate(self) -> float | None:
@@ -71,7 +72,8 @@ class EnvironmentRun:
         return combined(self.attempts[0].steps if self.attempts else [])
 
     def to_dict(self) -> dict:
-        image = None if self.image is None else {"tag": self.image.tag, "id": self.image.id, "built": self.image.built}
+        image = None if self.image is None else {"tag": self.image.tag, "id": self.image.id, "built": self.image.built,
+                                                 "pulled": self.image.pulled}
         return {"name": self.name, "role": self.role, "spec_hash": self.spec_hash, "image": image,
                 "error": self.error, "matched": self.matched, "rate": self.rate, "duration_s": self.duration_s,
                 "attempts": [a.to_dict() for a in self.attempts], "facts": self.facts,
@@ -87,6 +89,13 @@ class CaseResult:
     repeat: int
     duration_s: float
     reproduce: str
+    engine: str = ""  # the endpoint of the engine both runs used
+    retried_after: str | None = None  # the first attempt's error, when its engine went away and this is the retry
+
+    @property
+    def engine_lost(self) -> bool:
+        """Did the engine go away under one of the runs? (A replay retries such a case once.)"""
+        return any(run.engine_lost for run in self.runs.values())
 
     @property
     def as_expected(self) -> bool:
@@ -110,26 +119,32 @@ class CaseResult:
                 "verdict_description": self.verdict.describe(), "as_expected": self.as_expected,
                 "explanation": self.explain(), "repeat": self.repeat, "reproduction_rate": rates,
                 "runs": {role: run.to_dict() for role, run in self.runs.items()}, "diffs": self.diffs,
-                "duration_s": self.duration_s, "reproduce": self.reproduce}
+                "duration_s": self.duration_s, "reproduce": self.reproduce, "engine": self.engine,
+                **({"retried_after": self.retried_after} if self.retried_after else {})}
 
     def records(self) -> list[dict]:
         return [{"case": self.case.id, "environment": run.name, "role": run.role, "spec_hash": run.spec_hash,
                  "image_id": run.image.id if run.image else None, "verdict": self.verdict.value,
-                 "matched": run.matched, "duration_s": run.duration_s, "evidence": _evidence(run)}
+                 "matched": run.matched, "duration_s": run.duration_s,
+                 "evidence": {**_evidence(run), "engine": self.engine,
+                              **({"retried_after": self.retried_after} if self.retried_after else {})}}
                 for run in self.runs.values()]
 
 
 def run_case(case: Case, *, project: Project, repeat: int = 1, engine: Engine | None = None,
              on_line: Callable[[str], None] | None = None, record: bool = True,
-             reproduce: str | None = None) -> CaseResult:
+             reproduce: str | None = None, retried_after: str | None = None) -> CaseResult:
     """Run ``case`` in its environment and its baseline at once; record the outcome in ``project``'s history
-    and return it. ``reproduce`` overrides the command printed to run it again (a bundle's, say)."""
+    and return it. ``reproduce`` overrides the command printed to run it again (a bundle's, say);
+    ``retried_after`` is the error of an attempt this one repeats (its engine went away)."""
     started = time.monotonic()
+    engine = engine or get_engine()
     roles = {"environment": case.environment, "baseline": case.baseline}
     runs = observe_many(case, roles, project=project, repeat=repeat, engine=engine, on_line=on_line)
     result = CaseResult(case, verdict(runs["environment"].rate, runs["baseline"].rate), runs,
                         diffs(case, runs["baseline"], runs["environment"]), repeat,
-                        round(time.monotonic() - started, 3), reproduce or reproduce_command(case, project))
+                        round(time.monotonic() - started, 3), reproduce or reproduce_command(case, project),
+                        engine=getattr(engine, "endpoint", ""), retried_after=retried_after)
     if record:
         History(default_path(project.root)).record(result.records())
     return result
@@ -192,6 +207,7 @@ def observe(case: Case, spec: EnvironmentSpec, *, role: str, repeat: int = 1, en
                                if spec.source else None)
     except ReprokitError as error:
         run.error = str(error)
+        run.engine_lost = isinstance(error, EngineLost)
     run.duration_s = round(time.monotonic() - started, 3)
     return run
 
