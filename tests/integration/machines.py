@@ -55,7 +55,7 @@ def _pids_mentioning(text: str) -> list[int]:
 class SecondEngine:
     """A dockerd of its own under ``root``, on bridge ``bridge`` (``address`` its gateway, CIDR)."""
 
-    def __init__(self, root: Path, *, bridge: str = "rkbr2", address: str = "10.77.0.1/24",
+    def __init__(self, root: Path, *, bridge: str = "rkbr1", address: str = "10.77.0.1/24",
                  pool: str = "10.77.128.0/17"):
         self.root, self.bridge, self.address, self.pool = Path(root), bridge, address, pool
         self.process: subprocess.Popen | None = None
@@ -136,6 +136,8 @@ class SecondEngine:
         shutil.rmtree(self.root, ignore_errors=True)
         if self.made_bridge:
             _run("ip", "link", "delete", self.bridge)
+        first_engine_bridge_stands()
+
 
     def _forget_dead_containerd(self) -> None:
         """After a SIGKILL the daemon's containerd dies too; where nothing reaps orphans (pid 1 of this machine
@@ -164,6 +166,17 @@ class SecondEngine:
                 if not _alive(pid):
                     break
                 time.sleep(0.2)
+
+
+def first_engine_bridge_stands() -> None:
+    """The first engine's docker0 must have outlived the second engine (``--bridge none`` would have deleted it,
+    and every other container on this machine would lose its network): recreate it if not, and say so."""
+    if Path("/sys/class/net/docker0").exists():
+        return
+    for command in (("ip", "link", "add", "docker0", "type", "bridge"),
+                    ("ip", "addr", "add", "172.17.0.1/16", "dev", "docker0"), ("ip", "link", "set", "docker0", "up")):
+        _run(*command)
+    raise RuntimeError("the first engine's docker0 was gone after the second engine stopped (recreated)")
 
 
 def free_port(preferred: int = 5000) -> int:
