@@ -10,6 +10,7 @@ for both engines). Everything here is removed by ``stop()``, which the fixtures 
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -191,10 +192,12 @@ def free_port(preferred: int = 5000) -> int:
 
 
 class LocalRegistry:
-    """Debian's docker-registry on 127.0.0.1, storing under ``root``."""
+    """Debian's docker-registry on 127.0.0.1, storing under ``root``; with ``login`` (user, password), it asks
+    for them (htpasswd, bcrypt) like a company's registry."""
 
-    def __init__(self, root: Path, *, port: int | None = None, path: str = "reprokit-test"):
-        self.root, self.port, self.path = Path(root), port, path
+    def __init__(self, root: Path, *, port: int | None = None, path: str = "reprokit-test",
+                 login: tuple[str, str] | None = None):
+        self.root, self.port, self.path, self.login = Path(root), port, path, login
         self.process: subprocess.Popen | None = None
 
     @property
@@ -210,10 +213,13 @@ class LocalRegistry:
         self.root.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
         config = self.root / "config.yml"
-        config.write_text(json.dumps({  # YAML is a superset of JSON
-            "version": 0.1, "log": {"level": "warn"},
-            "storage": {"filesystem": {"rootdirectory": str(self.root / "data")}, "delete": {"enabled": True}},
-            "http": {"addr": self.host, "secret": "reprokit-test"}}))
+        settings = {"version": 0.1, "log": {"level": "warn"},
+                    "storage": {"filesystem": {"rootdirectory": str(self.root / "data")}, "delete": {"enabled": True}},
+                    "http": {"addr": self.host, "secret": "reprokit-test"}}
+        if self.login:
+            (self.root / "htpasswd").write_text(f"{self.login[0]}:{_bcrypt(self.login[1])}\n")
+            settings["auth"] = {"htpasswd": {"realm": "reprokit-test", "path": str(self.root / "htpasswd")}}
+        config.write_text(json.dumps(settings))  # YAML is a superset of JSON
         log = open(self.root / "registry.log", "ab")
         self.process = subprocess.Popen([REGISTRY, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT,
                                         start_new_session=True)
@@ -225,9 +231,16 @@ class LocalRegistry:
                                    (self.root / "registry.log").read_text(errors="replace")[-2000:])
             time.sleep(0.2)
 
+    def _get(self, path: str) -> urllib.request.Request:
+        request = urllib.request.Request(f"http://{self.host}/v2/{path}")
+        if self.login:
+            token = base64.b64encode(":".join(self.login).encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
+        return request
+
     def answers(self) -> bool:
         try:
-            with urllib.request.urlopen(f"http://{self.host}/v2/", timeout=2) as response:
+            with urllib.request.urlopen(self._get(""), timeout=2) as response:
                 return response.status == 200
         except OSError:
             return False
@@ -235,7 +248,7 @@ class LocalRegistry:
     def tags(self, repository: str) -> list[str]:
         """The tags of ``<path>/<repository>`` in the registry ([] when it has none)."""
         try:
-            with urllib.request.urlopen(f"http://{self.host}/v2/{self.path}/{repository}/tags/list", timeout=5) as r:
+            with urllib.request.urlopen(self._get(f"{self.path}/{repository}/tags/list"), timeout=5) as r:
                 return sorted(json.load(r).get("tags") or [])
         except OSError:
             return []
@@ -250,3 +263,14 @@ class LocalRegistry:
                 self.process.wait(timeout=15)
         if not keep_data:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _bcrypt(password: str) -> str:
+    """The registry's htpasswd takes bcrypt only; glibc's crypt(3) makes it (Python's crypt module, deprecated
+    since 3.11, is the one way to reach it without a new dependency)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+    return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))

@@ -224,3 +224,89 @@ def test_an_engine_killed_mid_replay_loses_no_case_and_no_record_and_leaves_no_c
     assert gc.returncode == 0, gc.stderr
     assert b.api.containers(all=True, filters={"label": "reprokit.session"}) == []
     assert b.api.networks(filters={"label": "reprokit.session"}) == []
+
+
+def test_a_shard_whose_runner_died_gives_its_results_when_rerun_alone(on_engine_a, second_engine, registry, project,
+                                                                      tmp_path):
+    """The runner of the shard holding RK-SLOW is killed -9 in the middle of it (on engine B, so `gc` there touches
+    no one else's containers); that shard, re-run alone, selects the same cases and gives their verdicts."""
+    from reprokit.engine import engine_at
+
+    b = engine_at(second_engine.url)
+    command = [str(REPROKIT), "--engine", second_engine.url, "replay", "--registry", registry.address,
+               "-C", str(project)]
+    planned = {index: json.loads(reprokit(*command[1:], "--shard", f"{index}/2", "--dry-run", "--json",
+                                          history=tmp_path / "plan.sqlite").stdout)["cases"] for index in (1, 2)}
+    index = next(i for i, cases in planned.items() if "RK-SLOW" in cases)
+    chosen = sorted(planned[index])
+    history = tmp_path / "history.sqlite"
+    runner = subprocess.Popen([*command, "--shard", f"{index}/2", "--json"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env={**os.environ, "REPROKIT_HISTORY": str(history)})
+    try:
+        wait_for(lambda: [c for c in containers_of(b.api, case="RK-SLOW") if c["State"] == "running"],
+                 timeout=300, interval=0.1, what="RK-SLOW's steps running on engine B")
+    finally:
+        runner.kill()  # SIGKILL: the runner dies with no chance to clean up or to record
+        runner.communicate(timeout=60)
+    assert containers_of(b.api, owner_pid=str(runner.pid))  # what a dead runner leaves behind...
+    gc = subprocess.run([*command[:3], "gc"], capture_output=True, text=True, timeout=120)
+    assert gc.returncode == 0, gc.stderr
+    assert containers_of(b.api, owner_pid=str(runner.pid)) == []  # ...`gc` removes
+    rerun = by_case(reprokit(*command[1:], "--shard", f"{index}/2", "--json", history=history))
+    assert sorted(rerun) == chosen
+    assert {case: r["verdict"] for case, r in rerun.items()} == {case: CASES[case][1] for case in chosen}
+    from reprokit.case.history import History
+
+    recorded = History(history).records()
+    assert all(sum(r["case"] == case for r in recorded) >= 2 for case in chosen)  # at least the re-run's records
+
+
+def test_registry_credentials_from_the_docker_config_never_show_in_output_history_or_reports(docker_engine,
+                                                                                               tmp_path):
+    """A registry that wants a login, the login in a Docker config (as `docker login` writes it): images are pushed
+    with it, and neither the password nor its base64 form appears anywhere reprokit writes. A wrong password costs
+    a warning that does not carry it either."""
+    import base64
+
+    from machines import LocalRegistry, free_port
+
+    user, secret, wrong = "ci-bot", "s3cret-" + uuid.uuid4().hex, "wr0ng-" + uuid.uuid4().hex
+    guarded = LocalRegistry(tmp_path / "guarded", port=free_port(5997), path="team", login=(user, secret))
+    guarded.start()
+    project, cases = fresh_project(tmp_path / "project", 1)
+    history = tmp_path / "history.sqlite"
+    secrets = [secret, wrong, *(base64.b64encode(f"{user}:{word}".encode()).decode() for word in (secret, wrong))]
+
+    def docker_config(password: str) -> Path:
+        folder = tmp_path / f"docker-{password[:5]}"
+        folder.mkdir()
+        auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+        (folder / "config.json").write_text(json.dumps({"auths": {guarded.host: {"auth": auth}}}))
+        return folder
+
+    def run(*args: str, config: Path) -> subprocess.CompletedProcess:
+        return subprocess.run([str(REPROKIT), *args], capture_output=True, text=True, timeout=900,
+                              env={**os.environ, "REPROKIT_HISTORY": str(history), "DOCKER_CONFIG": str(config)})
+
+    made = []
+    try:
+        good, bad = docker_config(secret), docker_config(wrong)
+        done = run("replay", "--json", "--registry", guarded.address, "-C", str(project), config=good)
+        results = by_case(done)
+        made = [results[cases[0]]["runs"]["environment"]["image"]["tag"]]
+        assert results[cases[0]]["verdict"] == "REPRODUCED" and "warning:" not in done.stderr, done.stderr
+        assert made[0].split(":")[1] in guarded.tags("env")  # pushed: the login worked
+        refused = run("replay", "--json", "--registry", guarded.address, "-C", str(project), config=bad)
+        assert refused.returncode == 0 and "warning:" in refused.stderr, refused.stderr
+        written = [done.stdout, done.stderr, refused.stdout, refused.stderr,
+                   run("history", "-C", str(project), config=good).stdout, history.read_bytes().decode(errors="replace")]
+        for form in ("md", "json", "html"):
+            report = run("report", cases[0], "--format", form, "-C", str(project), config=good)
+            assert report.returncode == 0, report.stderr
+            written += [report.stdout, report.stderr]
+        assert not [word for word in secrets for text in written if word in text]
+        assert not [p for p in project.rglob("*") if p.is_file() and any(w.encode() in p.read_bytes() for w in secrets)]
+    finally:
+        guarded.stop()
+        for tag in made:  # the image this test made, and only that one
+            docker_engine.remove_image(tag)
