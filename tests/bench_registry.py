@@ -1,21 +1,22 @@
-"""Benchmark: replaying cached cases on a second engine after the first pushed their images to a registry,
-against a cold replay on that engine (which builds every image itself).
+"""Benchmark: cases replayed on more than one machine. In one run, on this machine:
+
+1. Registry: 10 cached cases replayed on engine B after engine A pushed their images, against a cold replay on
+   B (which builds every image itself): builds on B, and warm/cold wall time (target <= 0.2).
+2. Engines: 20 cases (the 10 and a copy of each under another id) on one engine against two (--engines A,B),
+   both engines warm: the same concurrency (2 at a time in all) and twice it (2 on each).
+3. Shards: the 20 cases split with --shard I/N for N=2 and N=4, balanced by the one-engine replay's JUnit
+   times; each shard run alone on A as a CI runner would; the slowest shard against the mean (target <= 1.3).
 
 Run by hand, as root: .venv/bin/python tests/bench_registry.py [out.json]  (default .reprokit/bench_registry.json)
 
-The cases are the shipped ones (cases/) plus a tenth on globex-trixie, in a copy of the project. Engine A is
+The cases are the shipped ones but SUP-5231 (arm64: its cold build under emulation alone takes minutes) and
+SUP-5301 (postgres images): SUP-5318 keeps a service (redis) in, so service images travel too. Engine A is
 the machine's engine; engine B a dockerd the bench starts (tests/integration/machines.py) and restarts empty
-between its two replays; the registry is Debian's docker-registry on 127.0.0.1. So that B can build at all
-(apt and pip from the network), B's bridge gets NAT for the bench's duration: three iptables rules for its
-own subnet only, removed at the end. Steps:
-
-1. A replays the cases with the registry (building what it lacks, pushing everything) and publishes its bases.
-2. B, empty, pulls the three base images from the registry (not timed): that is all a cold runner has.
-3. Cold: B replays with no registry, building every image (timed).
-4. B is restarted empty. Warm: B replays with the registry (timed): it should build nothing.
-
-Printed and written: builds on B in each replay, wall times, warm/cold (target <= 0.2) and whether the verdicts
-agree across the three replays. One run, no repetitions: the ratio is what this machine measured once.
+between its cold and warm replays; the registry is Debian's docker-registry on 127.0.0.1. So that B can build
+at all (apt and pip from the network), B's bridge gets NAT for the bench's duration: three iptables rules for
+its own subnet only, removed at the end. Printed and written: every wall time and ratio, builds per replay, and
+whether verdicts and image ids agree. One run, no repetitions: what this machine measured once, while other
+work may share its 2 cores.
 """
 from __future__ import annotations
 
@@ -37,8 +38,8 @@ from machines import LocalRegistry, SecondEngine  # noqa: E402
 REPROKIT = ROOT / ".venv" / "bin" / "reprokit"
 BRIDGE, GATEWAY, SUBNET, POOL = "rkbr3", "10.78.0.1/24", "10.78.0.0/24", "10.78.128.0/17"
 SUITES = ("debian:bullseye", "debian:bookworm", "debian:trixie")
-TARGET = 0.2
-
+LEFT_OUT = ("SUP-5231", "SUP-5301")
+WARM_TARGET, SHARD_TARGET = 0.2, 1.3
 
 @contextlib.contextmanager
 def nat(bridge: str, subnet: str):
@@ -59,26 +60,28 @@ def nat(bridge: str, subnet: str):
             subprocess.run(["iptables", table, name, "-D", chain, *rule])
 
 
-def project_copy(folder: Path) -> Path:
-    """The shipped environments and cases, plus BENCH-10 (SUP-4533's steps on globex-trixie): ten cases."""
+def project_copy(folder: Path, *, copies: int = 1) -> Path:
+    """The shipped environments and cases but LEFT_OUT; with ``copies`` 2, each case twice (the second as
+    ``<id>-B``, same environments, so the same images)."""
     shutil.copytree(ROOT / "environments", folder / "environments")
-    shutil.copytree(ROOT / "cases", folder / "cases", ignore=shutil.ignore_patterns("README.md"))
-    tenth = folder / "cases" / "BENCH-10"
-    shutil.copytree(folder / "cases" / "SUP-4533", tenth)
-    text = (tenth / "case.yaml").read_text().replace("id: SUP-4533", "id: BENCH-10")
-    (tenth / "case.yaml").write_text(text.replace("environment: acme-bullseye", "environment: globex-trixie", 1))
+    shutil.copytree(ROOT / "cases", folder / "cases", ignore=shutil.ignore_patterns("README.md", *LEFT_OUT))
+    if copies > 1:
+        for case in sorted((folder / "cases").iterdir()):
+            twin = folder / "cases" / f"{case.name}-B"
+            shutil.copytree(case, twin)
+            text = (twin / "case.yaml").read_text()
+            (twin / "case.yaml").write_text(text.replace(f"id: {case.name}", f"id: {case.name}-B", 1))
     return folder
 
 
-def replay(project: Path, *, engine: str | None, registry: str) -> tuple[float, dict[str, dict]]:
-    """A CLI replay (2 cases at a time, as on 2 cores) from a fresh start: no facts cache, no history."""
+def replay(project: Path, *args: str, engine: str | None = None, registry: str = "") -> tuple[float, dict[str, dict]]:
+    """A CLI replay from a fresh start (no facts cache, no history): its wall time and results by case."""
     shutil.rmtree(project / ".reprokit", ignore_errors=True)
-    command = [str(REPROKIT), *(["--engine", engine] if engine else []), "replay", "--json", "--jobs", "2",
-               "--registry", registry, "-C", str(project)]
+    command = [str(REPROKIT), *(["--engine", engine] if engine else []), "replay", "--json", "--registry", registry,
+               "-C", str(project), *args]
     started = time.monotonic()
     done = subprocess.run(command, capture_output=True, text=True, timeout=7200,
-                          env={**os.environ,
-                               "REPROKIT_HISTORY": str(project / ".reprokit" / "history.sqlite"),
+                          env={**os.environ, "REPROKIT_HISTORY": str(project / ".reprokit" / "history.sqlite"),
                                "TESTCONTAINERS_RYUK_DISABLED": "true"})
     seconds = round(time.monotonic() - started, 1)
     if done.returncode not in (0, 1):
@@ -98,57 +101,113 @@ def images(results: dict[str, dict]) -> dict[str, int]:
     return {how: sum(v == how for v in seen.values()) for how in ("built", "pulled", "reused")}
 
 
+def verdicts(results: dict[str, dict]) -> dict[str, str]:
+    return {case: result["verdict"] for case, result in sorted(results.items())}
+
+
+def through_registry(project: Path, engine_b: SecondEngine, registry: LocalRegistry) -> dict:
+    """Part 1: A replays and pushes; B, empty but for its bases, replays cold; B, empty again, replays warm."""
+    a_seconds, on_a = replay(project, "--jobs", "2", registry=registry.address)
+    subprocess.run([str(REPROKIT), "images", "bootstrap", *SUITES, "--registry", registry.address], check=True,
+                   capture_output=True)
+    print(f"A: {a_seconds}s, images {images(on_a)} (pushed to the registry)", flush=True)
+    engine_b.start()
+    # A cold runner has its base images and nothing else (here from the registry, not timed).
+    subprocess.run([str(REPROKIT), "--engine", engine_b.url, "images", "bootstrap", *SUITES, "--registry",
+                    registry.address], check=True, capture_output=True)
+    cold_seconds, cold = replay(project, "--jobs", "2", engine=engine_b.url)
+    print(f"B cold: {cold_seconds}s, images {images(cold)}", flush=True)
+    engine_b.stop()
+    engine_b.start()  # empty again: no base, no layer, no build cache
+    warm_seconds, warm = replay(project, "--jobs", "2", engine=engine_b.url, registry=registry.address)
+    print(f"B warm: {warm_seconds}s, images {images(warm)}", flush=True)
+    same_ids = all(warm[case]["runs"][role]["image"]["id"] == on_a[case]["runs"][role]["image"]["id"]
+                   for case in warm for role in warm[case]["runs"] if warm[case]["runs"][role]["image"])
+    ratio = round(warm_seconds / cold_seconds, 3)
+    return {"cases": len(warm), "jobs": 2, "engine_a_s": a_seconds, "engine_b_cold_s": cold_seconds,
+            "engine_b_warm_s": warm_seconds, "warm_over_cold": ratio, "target": WARM_TARGET, "met": ratio <= WARM_TARGET,
+            "images_b_cold": images(cold), "images_b_warm": images(warm), "builds_on_b_warm": images(warm)["built"],
+            "same_verdicts": verdicts(on_a) == verdicts(cold) == verdicts(warm), "same_image_ids_as_a": same_ids}
+
+
+def over_engines(project: Path, engine_b: SecondEngine, registry: LocalRegistry, junit: Path) -> dict:
+    """Part 2: 20 warm cases on A alone (2 at a time; its JUnit times balance part 3), then on A and B."""
+    both = f"unix:///var/run/docker.sock,{engine_b.url}"
+    one_s, one = replay(project, "--jobs", "2", "--junit-xml", str(junit), registry=registry.address)
+    print(f"20 cases, one engine, 2 at a time: {one_s}s", flush=True)
+    two_s, two = replay(project, "--jobs", "1", "--engines", both, registry=registry.address)
+    print(f"20 cases, two engines, 1 at a time on each: {two_s}s", flush=True)
+    two_x2_s, two_x2 = replay(project, "--jobs", "2", "--engines", both, registry=registry.address)
+    print(f"20 cases, two engines, 2 at a time on each: {two_x2_s}s", flush=True)
+    spread = {case: result["engine"] for case, result in two.items()}
+    return {"cases": len(one), "one_engine_jobs2_s": one_s, "two_engines_jobs1_s": two_s,
+            "two_engines_jobs2_s": two_x2_s, "two_over_one_same_concurrency": round(two_s / one_s, 3),
+            "two_over_one_double_concurrency": round(two_x2_s / one_s, 3),
+            "cases_on_b": sum(url == engine_b.url for url in spread.values()),
+            "builds": sum(images(r)["built"] for r in (two, two_x2)),
+            "same_verdicts": verdicts(one) == verdicts(two) == verdicts(two_x2)}
+
+
+def shards(project: Path, registry: LocalRegistry, junit: Path) -> dict:
+    """Part 3: every shard of N=2 and N=4 run alone on A, one after the other, as N runners would."""
+    found = {}
+    for total in (2, 4):
+        seconds, cases = [], []
+        for index in range(1, total + 1):
+            took, results = replay(project, "--jobs", "2", "--shard", f"{index}/{total}", "--durations-from",
+                                   str(junit), registry=registry.address)
+            seconds.append(took)
+            cases.append(sorted(results))
+        mean = sum(seconds) / total
+        found[f"N={total}"] = {"shard_s": seconds, "mean_s": round(mean, 1), "slowest_over_mean":
+                               round(max(seconds) / mean, 3), "target": SHARD_TARGET,
+                               "met": max(seconds) / mean <= SHARD_TARGET, "cases_per_shard": [len(c) for c in cases],
+                               "disjoint_and_complete": sorted(c for part in cases for c in part) == sorted(
+                                   p.name for p in (project / "cases").iterdir() if (p / "case.yaml").exists())}
+        print(f"N={total}: shards {seconds}s, slowest/mean {found[f'N={total}']['slowest_over_mean']}", flush=True)
+    return found
+
+
 def main() -> None:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / ".reprokit" / "bench_registry.json")
     with tempfile.TemporaryDirectory(prefix="reprokit-bench-registry-") as tmp:
-        project = project_copy(Path(tmp) / "project")
         registry = LocalRegistry(Path(tmp) / "registry")
         engine_b = SecondEngine(Path("/tmp/reprokit-bench-dockerd-2"), bridge=BRIDGE, address=GATEWAY, pool=POOL)
+        junit = Path(tmp) / "one-engine.xml"
         try:
             registry.start()
             with nat(BRIDGE, SUBNET):
                 print(f"registry {registry.address}; engine B {engine_b.url}", flush=True)
-                a_seconds, on_a = replay(project, engine=None, registry=registry.address)
-                subprocess.run([str(REPROKIT), "images", "bootstrap", *SUITES, "--registry", registry.address],
-                               check=True, capture_output=True)
-                print(f"A: {a_seconds}s, images {images(on_a)} (pushed to the registry)", flush=True)
-
-                engine_b.start()
-                subprocess.run([str(REPROKIT), "--engine", engine_b.url, "images", "bootstrap", *SUITES,
-                                "--registry", registry.address], check=True, capture_output=True)
-                cold_seconds, cold = replay(project, engine=engine_b.url, registry="")
-                print(f"B cold: {cold_seconds}s, images {images(cold)}", flush=True)
-
-                engine_b.stop()
-                engine_b.start()  # empty again: no base, no layer, no build cache
-                warm_seconds, warm = replay(project, engine=engine_b.url, registry=registry.address)
-                print(f"B warm: {warm_seconds}s, images {images(warm)}", flush=True)
+                summary = {"registry": through_registry(project_copy(Path(tmp) / "ten"), engine_b, registry)}
+                twenty = project_copy(Path(tmp) / "twenty", copies=2)
+                summary["engines"] = over_engines(twenty, engine_b, registry, junit)
+            summary["shards"] = shards(twenty, registry, junit)
         finally:
             engine_b.stop()
             registry.stop()
-
-    verdicts = {name: {case: r["verdict"] for case, r in results.items()}
-                for name, results in (("A", on_a), ("B cold", cold), ("B warm", warm))}
-    same_ids = all(warm[case]["runs"][role]["image"]["id"] == on_a[case]["runs"][role]["image"]["id"]
-                   for case in warm for role in warm[case]["runs"] if warm[case]["runs"][role]["image"])
-    ratio = round(warm_seconds / cold_seconds, 3)
-    summary = {
-        "cases": len(warm), "jobs_per_replay": 2,
-        "engine_a_s": a_seconds, "engine_b_cold_s": cold_seconds, "engine_b_warm_s": warm_seconds,
-        "warm_over_cold": ratio, "target": TARGET, "met": ratio <= TARGET,
-        "images_b_cold": images(cold), "images_b_warm": images(warm), "builds_on_b_warm": images(warm)["built"],
-        "same_verdicts": verdicts["A"] == verdicts["B cold"] == verdicts["B warm"],
-        "same_image_ids_as_a": same_ids, "verdicts": verdicts,
-    }
-    print(f"\n{len(warm)} cases, 2 at a time, on this machine's 2 cores:")
-    print(f"  engine B cold (builds {summary['images_b_cold']['built']} images): {cold_seconds:8.1f}s")
-    print(f"  engine B after A pushed (builds {summary['builds_on_b_warm']}, pulls "
-          f"{summary['images_b_warm']['pulled']}): {warm_seconds:8.1f}s")
-    print(f"  warm / cold = {ratio}  (target <= {TARGET}: {'met' if summary['met'] else 'NOT met'})")
-    print(f"  same verdicts on A, B cold, B warm: {summary['same_verdicts']}; B warm has A's image ids: {same_ids}")
+    report(summary)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"written to {out}")
+
+
+def report(summary: dict) -> None:
+    r, e = summary["registry"], summary["engines"]
+    print(f"\n1. {r['cases']} cases, 2 at a time, engine B after engine A pushed to the registry:")
+    print(f"   builds on B: {r['builds_on_b_warm']} (pulled {r['images_b_warm']['pulled']} images); cold B built "
+          f"{r['images_b_cold']['built']}")
+    print(f"   wall time B warm {r['engine_b_warm_s']}s vs B cold {r['engine_b_cold_s']}s = {r['warm_over_cold']}x "
+          f"(target <= {WARM_TARGET}: {'met' if r['met'] else 'NOT met'})")
+    print(f"   same verdicts A / B cold / B warm: {r['same_verdicts']}; B warm has A's image ids: "
+          f"{r['same_image_ids_as_a']}")
+    print(f"2. {e['cases']} warm cases: one engine (2 at a time) {e['one_engine_jobs2_s']}s; two engines "
+          f"(1 at a time on each) {e['two_engines_jobs1_s']}s = {e['two_over_one_same_concurrency']}x; "
+          f"(2 on each) {e['two_engines_jobs2_s']}s = {e['two_over_one_double_concurrency']}x; "
+          f"{e['cases_on_b']} cases ran on B; same verdicts: {e['same_verdicts']}")
+    for total, s in summary["shards"].items():
+        print(f"3. {total}: shard wall times {s['shard_s']}s, mean {s['mean_s']}s, slowest/mean "
+              f"{s['slowest_over_mean']} (target <= {SHARD_TARGET}: {'met' if s['met'] else 'NOT met'}); cases "
+              f"{s['cases_per_shard']}; disjoint and complete: {s['disjoint_and_complete']}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Two engines sharing images through a real registry, and engines or registries going away mid-run.
+"""Two engines sharing images through a real registry (credentials kept out of everything reprokit writes), and
+engines, registries or shard runners going away mid-run.
 
 Engine A is the machine's engine; engine B a second dockerd that the session starts (machines.py), with no
 image at first and no route out. Cases here need no network: B can run them but could build none of them.
