@@ -84,9 +84,15 @@ def replay(project: Path, *args: str, engine: str | None = None, registry: str =
                           env={**os.environ, "REPROKIT_HISTORY": str(project / ".reprokit" / "history.sqlite"),
                                "TESTCONTAINERS_RYUK_DISABLED": "true"})
     seconds = round(time.monotonic() - started, 1)
-    if done.returncode not in (0, 1):
-        raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return seconds, {result["case"]: result for result in json.loads(done.stdout)}
+    try:
+        results = {result["case"]: result for result in json.loads(done.stdout)}
+    except ValueError:
+        raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-3000:]}") from None
+    for case, result in results.items():  # exit 3: an environment was not built or started; said, then counted
+        for role, run in result["runs"].items():
+            if run["error"]:
+                print(f"  {case} {role}: ERROR {run['error'][:400]}\n    reproduce: {' '.join(command)}", flush=True)
+    return seconds, results
 
 
 def images(results: dict[str, dict]) -> dict[str, int]:
