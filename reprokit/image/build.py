@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,13 @@ def build(spec: EnvironmentSpec, *, engine: Engine | None = None, on_line: Calla
     content_hash = rendering.content_hash()
     tag = image_tag(rendering, content_hash)
     kind = kind or ("case" if "/" in spec.name else "environment")
+    with _one_build_of(engine, tag):  # two cases of one replay that need the same image: one builds, one reuses
+        return _provide(spec, rendering, content_hash, tag, kind, engine=engine, on_line=on_line)
+
+
+def _provide(spec: EnvironmentSpec, rendering: Rendering, content_hash: str, tag: str, kind: Kind, *,
+             engine: Engine, on_line: Callable[[str], None] | None) -> Image:
+    """The image tagged ``tag``: present, else pulled from the registry, else built (and pushed)."""
     existing = engine.image_id(tag)
     if existing:
         _check_built(engine, spec, tag, remove=False)
@@ -110,6 +118,17 @@ def build(spec: EnvironmentSpec, *, engine: Engine | None = None, on_line: Calla
     record_use(tag, outcome.image_id, kind=kind)
     return Image(tag, outcome.image_id, content_hash, built=True, cached_steps=outcome.cached_steps,
                  total_steps=outcome.total_steps, duration_s=round(time.monotonic() - started, 2))
+
+
+_builds: dict[tuple[str, str], threading.Lock] = {}
+_builds_lock = threading.Lock()
+
+
+def _one_build_of(engine: Engine, tag: str) -> threading.Lock:
+    """The lock of one image on one engine in this process: two identical builds at once would each spend a
+    CPU on one image (and push it twice); the second waits, then finds the first's image."""
+    with _builds_lock:
+        return _builds.setdefault((getattr(engine, "endpoint", str(id(engine))), tag), threading.Lock())
 
 
 def build_hint(tail: list[str], spec: EnvironmentSpec) -> str | None:
