@@ -7,7 +7,8 @@
 3. Shards: the 20 cases split with --shard I/N for N=2 and N=4, balanced by the one-engine replay's JUnit
    times; each shard run alone on A as a CI runner would; the slowest shard against the mean (target <= 1.3).
 
-Run by hand, as root: .venv/bin/python tests/bench_registry.py [out.json]  (default .reprokit/bench_registry.json)
+Run by hand, as root: .venv/bin/python tests/bench_registry.py [out.json]  (default .reprokit/bench_registry.json);
+`--shards-only [out.json]` runs part 3 alone, on engine A.
 
 The cases are the shipped ones but SUP-5231 (arm64: its cold build under emulation alone takes minutes) and
 SUP-5301 (postgres images): SUP-5318 keeps a service (redis) in, so service images travel too. Engine A is
@@ -154,14 +155,14 @@ def over_engines(project: Path, engine_b: SecondEngine, registry: LocalRegistry,
             "same_verdicts": verdicts(one) == verdicts(two) == verdicts(two_x2)}
 
 
-def shards(project: Path, registry: LocalRegistry, junit: Path) -> dict:
+def shards(project: Path, registry: LocalRegistry | None, junit: Path) -> dict:
     """Part 3: every shard of N=2 and N=4 run alone on A, one after the other, as N runners would."""
     found = {}
     for total in (2, 4):
         seconds, cases = [], []
         for index in range(1, total + 1):
             took, results = replay(project, "--jobs", "2", "--shard", f"{index}/{total}", "--durations-from",
-                                   str(junit), registry=registry.address)
+                                   str(junit), registry=registry.address if registry else "")
             seconds.append(took)
             cases.append(sorted(results))
         mean = sum(seconds) / total
@@ -174,7 +175,24 @@ def shards(project: Path, registry: LocalRegistry, junit: Path) -> dict:
     return found
 
 
+def only_shards(out: Path) -> None:
+    """``--shards-only``: part 3 alone on engine A (no engine B, no registry), timed by a one-engine replay first."""
+    with tempfile.TemporaryDirectory(prefix="reprokit-bench-shards-") as tmp:
+        twenty, junit = project_copy(Path(tmp) / "twenty", copies=2), Path(tmp) / "one-engine.xml"
+        one_s, _ = replay(twenty, "--jobs", "2", "--junit-xml", str(junit))
+        print(f"20 cases, one engine, 2 at a time: {one_s}s (its JUnit times balance the shards)", flush=True)
+        summary = {"one_engine_jobs2_s": one_s, "shards": shards(twenty, None, junit)}
+    for total, s in summary["shards"].items():
+        print(f"3. {total}: shard wall times {s['shard_s']}s, mean {s['mean_s']}s, slowest/mean "
+              f"{s['slowest_over_mean']} (target <= {SHARD_TARGET}: {'met' if s['met'] else 'NOT met'}); cases "
+              f"{s['cases_per_shard']}; disjoint and complete: {s['disjoint_and_complete']}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2) + "\n")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--shards-only"]:
+        return only_shards(Path(sys.argv[2] if len(sys.argv) > 2 else ROOT / ".reprokit" / "bench_shards.json"))
     out = Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / ".reprokit" / "bench_registry.json")
     with tempfile.TemporaryDirectory(prefix="reprokit-bench-registry-") as tmp:
         registry = LocalRegistry(Path(tmp) / "registry")

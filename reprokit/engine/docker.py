@@ -498,6 +498,13 @@ class _Container(DockerContainer):
     """testcontainers' container whose transferable is one ready-made tar, unpacked as is (owners and modes
     kept) between create and start."""
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # reprokit always says which network a container joins. testcontainers would otherwise guess "the network
+        # the tests run in" by reading every custom network of the engine, and a network of someone else's with
+        # no IPAM config (a swarm's, say) makes that guess raise a TypeError: a replay crashed so on a shared engine.
+        self._docker.find_host_network = lambda: None
+
     def _transfer_into_container(self, archive: bytes, destination: str, mode: int = 0) -> None:
         self._container.put_archive(path=destination, data=archive)
 
