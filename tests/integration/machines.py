@@ -83,6 +83,10 @@ class SecondEngine:
             self.made_bridge = True
         self._end_stale_daemon()
         self._forget_dead_containerd()
+        # After a crash, dockerd deletes the stale default network it finds in its store, and that deletion took
+        # the FIRST engine's docker0 with it (seen here with dockerd 20.10: kill -9, restart, docker0 gone). A
+        # store without networks makes it create its bridge network afresh from --bridge instead.
+        (self.root / "data" / "network" / "files" / "local-kv.db").unlink(missing_ok=True)
         log = open(self.root / "dockerd.log", "ab")
         namespace = f"reprokit-test-{self.bridge}"
         self.process = subprocess.Popen(
