@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Provision this machine for reprokit, idempotently: Docker engine, debootstrap, the three Debian base
-# images, arm64 emulation (qemu-user-static + binfmt_misc) with an arm64 bookworm base, and the project's
-# virtualenv. On a fresh Debian machine (as root) it installs everything (the arm64 base takes 2-5 min);
+# Provision this machine for reprokit, idempotently: Docker engine, debootstrap, docker-registry, the three
+# Debian base images, arm64 emulation (qemu-user-static + binfmt_misc) with an arm64 bookworm base, and the
+# project's virtualenv. On a fresh Debian machine (as root) it installs everything (the arm64 base takes 2-5 min);
 # when all is there already it takes a few seconds. Sourced by .ci/test.sh and .ci/main.sh.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -14,6 +14,8 @@ command -v qemu-aarch64-static >/dev/null || missing+=(qemu-user-static)  # arm6
 command -v update-binfmts >/dev/null || missing+=(binfmt-support)
 command -v podman >/dev/null || missing+=(podman catatonit)  # tests/integration/test_podman_engine.py (README: Podman)
 command -v docker-compose >/dev/null || missing+=(docker-compose)  # checks `reprokit env export --compose`
+# A registry the integration tests start on 127.0.0.1 to share images between two engines (not a service here).
+[ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   apt-get update -qq

@@ -5,10 +5,14 @@
     ├── InvalidValue              one value is wrong (also a ValueError, so pydantic validators report it
     │                             with its field, and a command-line value gets a message, not a traceback)
     ├── EngineError               the Docker engine is missing, unreachable or refused a call
+    │   └── EngineLost            an engine that answered stopped answering in the middle of a call
     ├── BuildError                an image build failed (failing step, last log lines, hint)
     ├── RunError                  a container could not be started or a step could not be executed
     ├── IsolateError              isolation cannot start (endpoints do not behave as the case says)
     └── BundleError               a case bundle is unsafe, tampered with or malformed
+
+ReprokitWarning (a UserWarning, not an error) is what reprokit says when it carries on in a degraded way:
+a registry that does not answer, say, after which images are built locally.
 
 Every error carries ``hint`` (how to fix it) and ``reproduce`` (a command that shows it again);
 ``str(error)`` renders all of them, so the CLI prints the message and exits 2 with no traceback.
@@ -57,6 +61,17 @@ class EngineError(ReprokitError):
     """The Docker engine is not reachable or refused a request."""
 
 
+class EngineLost(EngineError):
+    """An engine stopped answering in the middle of a call (it died or restarted): names the engine and what
+    reprokit was doing, so a replay can tell a lost engine from a broken case and retry on it once."""
+
+    def __init__(self, endpoint: str, doing: str, cause: object):
+        super().__init__(f"the engine at {endpoint} stopped answering while {doing}: {cause}",
+                         hint=f"check the engine (docker -H {endpoint} info); once it is back, "
+                              f"'reprokit gc --engine {endpoint}' removes what the interrupted run left")
+        self.endpoint, self.doing = endpoint, doing
+
+
 class BuildError(ReprokitError):
     """An image build failed; carries the failing step and the tail of the build log."""
 
@@ -78,3 +93,7 @@ class IsolateError(ReprokitError):
 
 class BundleError(ReprokitError):
     """A case bundle is unsafe, tampered with, or not a reprokit bundle."""
+
+
+class ReprokitWarning(UserWarning):
+    """reprokit carries on in a degraded way (a registry that does not answer: images are built locally)."""

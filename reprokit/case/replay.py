@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import shlex
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 from xml.etree import ElementTree
 
 from reprokit.case.shard import Plan, check_shard, plan
+from reprokit.case.spread import ENGINE_WAIT_S, spread
+from reprokit.engine import Engine, get_engine
 from reprokit.errors import InvalidValue, ReprokitError
 from reprokit.contract.load import Project, load_case
 from reprokit.redact import redact_text
@@ -43,9 +44,11 @@ def find_cases(paths: list[str], project: Project, scratch: Path) -> list[Found]
 
 def replay_cases(paths: list[str], *, project: str | Path | None = None, jobs: int = 1,
                  shard: tuple[int, int] | None = None, durations_from: Iterable[str | Path] = (),
-                 on_plan: Callable[[Plan], None] | None = None) -> list[CaseResult]:
+                 on_plan: Callable[[Plan], None] | None = None, engines: Sequence[Engine] = (),
+                 engine_wait: float = ENGINE_WAIT_S) -> list[CaseResult]:
     """Load every case first (a bad file stops the replay before anything runs), keep this ``shard``'s
-    (``(I, N)``, see ``shard_plan``), then run them."""
+    (``(I, N)``, see ``shard_plan``), then run them, ``jobs`` at a time on each of ``engines`` (default: the
+    process's engine). A case whose engine went away is retried once (see case/spread.py)."""
     where = Project.at(project)
     if shard is not None:
         check_shard(*shard)
@@ -58,10 +61,12 @@ def replay_cases(paths: list[str], *, project: str | Path | None = None, jobs: i
             cases = [item for name, item in named(cases).items() if name in chosen.cases(shard[0])]
         from reprokit._console import progress
 
-        with progress(f"replaying {len(cases)} case(s), {jobs} at a time") as on_line:
-            with ThreadPoolExecutor(max_workers=jobs) as pool:
-                return list(pool.map(lambda item: run_case(item[0], project=item[1], reproduce=item[2],
-                                                           on_line=on_line), cases))
+        engines = list(engines) or [get_engine()]
+        where_to = f" on {len(engines)} engines" if len(engines) > 1 else ""
+        with progress(f"replaying {len(cases)} case(s), {jobs} at a time{where_to}") as on_line:
+            return spread(cases, engines, lambda item, engine, lost: run_case(
+                item[0], project=item[1], reproduce=item[2], on_line=on_line, engine=engine, retried_after=lost),
+                jobs=jobs, wait_s=engine_wait)
 
 
 def plan_replay(paths: list[str], total: int, *, project: str | Path | None = None,
@@ -152,9 +157,11 @@ def summary_table(results: list[CaseResult]):
     from rich.table import Table
     from rich.text import Text
 
-    rows = [(r.case.id, r.case.status.value, r.verdict.value, "yes" if r.as_expected else "NO",
-             f"{r.duration_s:.1f}s", r.case.title) for r in results]
-    headers = ("case", "status", "verdict", "expected", "time")
+    engines = sorted({r.engine for r in results})
+    rows = [(r.case.id, r.case.status.value, r.verdict.value + (" (retried)" if r.retried_after else ""),
+             "yes" if r.as_expected else "NO", f"{r.duration_s:.1f}s",
+             *([f"#{engines.index(r.engine) + 1}"] if len(engines) > 1 else []), r.case.title) for r in results]
+    headers = ("case", "status", "verdict", "expected", "time", *(["engine"] if len(engines) > 1 else []))
     # No vertical rules: at 80 columns each one is a character the title needs.
     table = Table(title="replay", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     for i, header in enumerate(headers):
@@ -162,10 +169,11 @@ def summary_table(results: list[CaseResult]):
     table.add_column("title", min_width=10)  # may narrow to fit; its text does not wrap
     for row in rows:
         colour = "green" if row[3] == "yes" else "red"
-        table.add_row(*row[:3], f"[{colour}]{row[3]}[/{colour}]", row[4],
-                      Text(row[5], no_wrap=True, overflow="ellipsis"))
+        table.add_row(*row[:3], f"[{colour}]{row[3]}[/{colour}]", *row[4:-1],
+                      Text(row[-1], no_wrap=True, overflow="ellipsis"))
     passed = sum(r.as_expected for r in results)
-    table.caption = f"{passed} as expected, {len(results) - passed} not"
+    table.caption = f"{passed} as expected, {len(results) - passed} not" + (
+        "; engines: " + ", ".join(f"#{n} {url}" for n, url in enumerate(engines, 1)) if len(engines) > 1 else "")
     return table
 
 

@@ -14,7 +14,7 @@ from reprokit.image.build import build
 from reprokit.case.compare import combined, observed_diffs, signature_holds, spec_diff, verdict
 from reprokit.case.result import Attempt, CaseResult, EnvironmentRun, Role  # noqa: F401 (re-exported)
 from reprokit.engine import Engine, get_engine
-from reprokit.errors import ReprokitError, RunError
+from reprokit.errors import EngineLost, ReprokitError, RunError
 from reprokit.case.history import History, default_path
 from reprokit.contract.load import Project, write_json_atomically
 from reprokit.run.facts import facts_script, not_in_effect, step_prelude
@@ -26,15 +26,18 @@ from reprokit.contract.models import Case, EnvironmentSpec
 
 def run_case(case: Case, *, project: Project, repeat: int = 1, engine: Engine | None = None,
              on_line: Callable[[str], None] | None = None, record: bool = True,
-             reproduce: str | None = None) -> CaseResult:
+             reproduce: str | None = None, retried_after: str | None = None) -> CaseResult:
     """Run ``case`` in its environment and its baseline at once; record the outcome in ``project``'s history
-    and return it. ``reproduce`` overrides the command printed to run it again (a bundle's, say)."""
+    and return it. ``reproduce`` overrides the command printed to run it again (a bundle's, say);
+    ``retried_after`` is the error of an attempt this one repeats (its engine went away)."""
     started, when = time.monotonic(), datetime.now(timezone.utc).isoformat(timespec="seconds")
+    engine = engine or get_engine()
     roles = {Role.ENVIRONMENT: case.environment, Role.BASELINE: case.baseline}
     runs = observe_many(case, roles, project=project, repeat=repeat, engine=engine, on_line=on_line)
     result = CaseResult(case, verdict(runs[Role.ENVIRONMENT].rate, runs[Role.BASELINE].rate), runs,
                         diffs(case, runs[Role.BASELINE], runs[Role.ENVIRONMENT]), repeat,
-                        round(time.monotonic() - started, 3), reproduce or reproduce_command(case, project), when)
+                        round(time.monotonic() - started, 3), reproduce or reproduce_command(case, project), when,
+                        engine=getattr(engine, "endpoint", ""), retried_after=retried_after)
     if record:
         History(default_path(project.root)).record(result.records())
     return result
@@ -105,6 +108,7 @@ def observe(case: Case, plan: Launch, *, role: Role, repeat: int = 1,
                            if spec.source else None)
     except ReprokitError as error:
         run.error = str(error)
+        run.engine_lost = isinstance(error, EngineLost)
     run.duration_s = round(time.monotonic() - started, 3)
     return run
 

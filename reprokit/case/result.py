@@ -66,6 +66,7 @@ class EnvironmentRun:
     facts: dict = field(default_factory=dict)
     duration_s: float = 0.0
     services: dict = field(default_factory=dict)  # per service: provenance, version, died, last log lines
+    engine_lost: bool = False  # the error is the engine going away (EngineLost), not the environment
 
     @property
     def rate(self) -> float | None:
@@ -83,7 +84,7 @@ class EnvironmentRun:
 
     def to_dict(self, *, cut: int | None = None) -> dict:
         image = None if self.image is None else {"tag": self.image.tag, "id": self.image.id, "built": self.image.built,
-                                                 "image_hash": self.image.image_hash}
+                                                 "pulled": self.image.pulled, "image_hash": self.image.image_hash}
         return {"name": self.name, "role": _value(self.role), "spec_hash": self.spec_hash, "image": image,
                 "error": self.error, "matched": self.matched, "rate": self.rate, "duration_s": self.duration_s,
                 "attempts": [a.to_dict(cut=cut) for a in self.attempts], "facts": self.facts,
@@ -94,7 +95,7 @@ class EnvironmentRun:
         image = data.get("image") or None
         return cls(data["name"], _role(data.get("role")), data.get("spec_hash") or "",
                    Image(image.get("tag") or "", image.get("id") or "", image.get("image_hash") or "",
-                         bool(image.get("built"))) if image else None,
+                         bool(image.get("built")), pulled=bool(image.get("pulled"))) if image else None,
                    data.get("error"), [Attempt.from_dict(a) for a in data.get("attempts", [])],
                    dict(data.get("facts") or {}), data.get("duration_s") or 0.0, dict(data.get("services") or {}))
 
@@ -111,6 +112,13 @@ class CaseResult:
     duration_s: float
     reproduce: str
     started_at: str | None = None  # ISO 8601, UTC
+    engine: str = ""  # the endpoint of the engine both runs used
+    retried_after: str | None = None  # the first attempt's error, when its engine went away and this is the retry
+
+    @property
+    def engine_lost(self) -> bool:
+        """Did the engine go away under one of the runs? (A replay retries such a case once.)"""
+        return any(run.engine_lost for run in self.runs.values())
 
     @property
     def as_expected(self) -> bool:
@@ -134,7 +142,8 @@ class CaseResult:
                 "verdict_description": self.verdict.describe(), "as_expected": self.as_expected,
                 "explanation": self.explain(), "repeat": self.repeat, "reproduction_rate": rates,
                 "runs": {Role(role).value: run.to_dict() for role, run in self.runs.items()}, "diffs": self.diffs,
-                "duration_s": self.duration_s, "reproduce": self.reproduce, "started_at": self.started_at}
+                "duration_s": self.duration_s, "reproduce": self.reproduce, "started_at": self.started_at,
+                "engine": self.engine, **({"retried_after": self.retried_after} if self.retried_after else {})}
 
     @classmethod
     def from_dict(cls, case: Case, data: dict) -> CaseResult:
@@ -142,7 +151,7 @@ class CaseResult:
         runs = {Role(role).value: EnvironmentRun.from_dict(run) for role, run in data.get("runs", {}).items()}
         return cls(case, Verdict(data["verdict"]), runs, data.get("diffs") or {"facts": [], "output": {}},
                    data.get("repeat", 1), data.get("duration_s") or 0.0, data.get("reproduce") or "",
-                   data.get("started_at"))
+                   data.get("started_at"), data.get("engine") or "", data.get("retried_after"))
 
     # -- history ---------------------------------------------------------------------------------------------
 

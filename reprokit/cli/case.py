@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from reprokit._console import ProjectOption, err, out, progress
+from reprokit._console import EngineOption, ProjectOption, RegistryOption, err, out, progress, use_options
 
 case_app = typer.Typer(no_args_is_help=True, help="Cases: one ticket's reproduction under cases/<ID>/.")
 EXIT_CODES = """Exit codes: 0 the outcome matches the case's status (open/known-error: reproduced; fixed: not
@@ -74,11 +74,13 @@ def case_run(case_id: str,
              as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
              repeat: int = typer.Option(1, min=1, max=1000, help="run each environment N times (flaky bugs)"),
              across: Optional[str] = typer.Option(None, help="'all' or comma-separated environment names"),
-             project: Optional[str] = ProjectOption):
+             project: Optional[str] = ProjectOption, engine: Optional[str] = EngineOption,
+             registry: Optional[str] = RegistryOption):
     from reprokit.contract.load import Project, load_case
 
     where = Project.at(project)
     case = load_case(case_id, root=where.root)
+    use_options(engine=engine, registry=registry, project=project)
     if across:
         raise typer.Exit(_across(case, where, across, repeat=repeat, as_json=as_json))
     from reprokit.case.reproduce import run_case
@@ -201,20 +203,33 @@ def replay(paths: List[str] = typer.Argument(None, help="case folders, case.yaml
                                                                  "with their image group and estimate); run none"),
            junit_xml: Optional[Path] = typer.Option(None, "--junit-xml", help="write a JUnit XML report"),
            as_json: bool = typer.Option(False, "--json"),
-           project: Optional[str] = ProjectOption):
+           project: Optional[str] = ProjectOption, engine: Optional[str] = EngineOption,
+           engines: Optional[str] = typer.Option(
+               None, "--engines", metavar="URL,URL", help="spread the cases over these engines (URLs or Docker "
+               "contexts), --jobs at a time on each; a case's two runs stay on one engine"),
+           registry: Optional[str] = RegistryOption):
     from reprokit.case.replay import replay_cases, summary_table, write_junit
     from reprokit.case.shard import parse_shard
+    from reprokit.errors import InvalidValue
 
     chosen = parse_shard(shard) if shard is not None else None  # a bad --shard stops before any case loads
     if durations_from and not (chosen or dry_run):
-        from reprokit.errors import InvalidValue
-
         raise InvalidValue("--durations-from balances shards, and no --shard was given",
                            hint="add --shard I/N, or --dry-run to see the estimates")
+    if engines and engine:
+        raise InvalidValue("--engine and --engines were both given", hint="list every engine in --engines")
     if dry_run:
         raise typer.Exit(_list_shard(paths or [], chosen or (1, 1), durations_from or [], project, as_json))
+    use_options(engine=engine, registry=registry, project=project)
+    pool = []
+    if engines:
+        from reprokit.engine import engine_at
+        from reprokit.engine.endpoints import split_engines
+
+        pool = [engine_at(url) for url in split_engines(engines)]  # each must answer now: a typo stops here
     results = replay_cases(paths or [], project=project, jobs=jobs, shard=chosen, durations_from=durations_from or [],
-                           on_plan=lambda plan: err.print(plan.describe(chosen[0]), markup=False, soft_wrap=True))
+                           on_plan=lambda plan: err.print(plan.describe(chosen[0]), markup=False, soft_wrap=True),
+                           engines=pool)
     if as_json:
         sys.stdout.write(json.dumps([r.to_dict() for r in results], indent=2, default=str) + "\n")
     else:

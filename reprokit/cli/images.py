@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from reprokit._console import ProjectOption, err, out
+from reprokit._console import EngineOption, ProjectOption, err, out, use_options
 
 MatchOption = typer.Option(None, "--match", help="only images whose tag, short id or environment/case name matches "
                            "this glob (repeatable); a budget then applies to them alone")
@@ -20,11 +20,14 @@ def register(images_app: typer.Typer) -> None:
 
 
 def images_list(as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
-                match: Optional[List[str]] = MatchOption, project: Optional[str] = ProjectOption):
+                match: Optional[List[str]] = MatchOption, project: Optional[str] = ProjectOption,
+                engine: Optional[str] = EngineOption):
     """List the images reprokit made: what each is for, its size, when it was last used, who needs it."""
     from reprokit.errors import ReprokitError
     from reprokit.image.retention import footprint, needed_images, stored_images
     from reprokit.contract.load import Project
+
+    use_options(engine=engine, builds=False)
 
     images = stored_images(match=match or (), layers=True)
     try:
@@ -73,12 +76,15 @@ def images_prune(older_than: Optional[str] = typer.Option(None, "--older-than", 
                                                    "may go too, unless an environment is built on them"),
                  dry_run: bool = typer.Option(False, "--dry-run", help="print what would go; remove nothing"),
                  as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
-                 match: Optional[List[str]] = MatchOption, project: Optional[str] = ProjectOption):
+                 match: Optional[List[str]] = MatchOption, project: Optional[str] = ProjectOption,
+                 engine: Optional[str] = EngineOption):
     """Remove images the project does not need now: isolation hybrids and untagged images, images unused past
     an age, then the least recently used while over a size budget. Never an image reprokit did not make,
     nor one a container uses. Exits 1 when what must stay is still over the budget."""
     from reprokit.image.retention import needed_images, parse_age, parse_size, plan, prune, stored_images
     from reprokit.contract.load import Project
+
+    use_options(engine=engine, builds=False)
 
     age = parse_age(older_than) if older_than is not None else None
     budget = parse_size(keep_size) if keep_size is not None else None

@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from reprokit._console import ProjectOption
+from reprokit._console import EngineOption, ProjectOption, RegistryOption, use_options
 
 
 
@@ -25,7 +25,8 @@ def isolate(case_id: str = typer.Argument(..., metavar="ID"),
                                                     help="write the minimal hybrid to environments/NAME.yaml"),
             fresh: bool = typer.Option(False, "--fresh", help="ignore stored probe outcomes (images are still reused)"),
             force: bool = typer.Option(False, "--force", help="let --write-env replace an existing file"),
-            project: Optional[str] = ProjectOption):
+            project: Optional[str] = ProjectOption, engine: Optional[str] = EngineOption,
+            registry: Optional[str] = RegistryOption):
     """Find the smallest difference between the baseline and the case's environment that makes the bug appear."""
     from reprokit._console import err, out
     from reprokit.isolate.isolation import isolate as run_isolation
@@ -33,6 +34,7 @@ def isolate(case_id: str = typer.Argument(..., metavar="ID"),
 
     where = Project.at(project)
     case = load_case(case_id, root=where.root)
+    use_options(engine=engine, registry=registry, project=project)
 
     def on_probe(record) -> None:
         if not as_json:
@@ -95,7 +97,8 @@ def bisect(case_id: str = typer.Argument(..., metavar="ID"),
            versions: Optional[List[str]] = typer.Option(None, "--versions", help="candidates (default: the index's)"),
            on: str = typer.Option("baseline", help="change the pin in: baseline | environment"),
            repeat: int = typer.Option(1, "--repeat", "-r", min=1),
-           as_json: bool = typer.Option(False, "--json"), project: Optional[str] = ProjectOption):
+           as_json: bool = typer.Option(False, "--json"), project: Optional[str] = ProjectOption,
+           engine: Optional[str] = EngineOption, registry: Optional[str] = RegistryOption):
     """Find the first release of one python package that shows the bug, between the two environments' pins."""
     from reprokit.isolate.bisect import bisect as run_bisect
     from reprokit._console import err, out
@@ -106,6 +109,7 @@ def bisect(case_id: str = typer.Argument(..., metavar="ID"),
         raise ReprokitError(f"--on {on!r} is not 'baseline' or 'environment'")
     where = Project.at(project)
     case = load_case(case_id, root=where.root)
+    use_options(engine=engine, registry=registry, project=project)
     result = run_bisect(case, package, good=good, bad=bad, versions=versions, on=on, repeat=repeat,  # type: ignore[arg-type]
                         on_version=None if as_json else lambda v, o: err.print(f"  {package}=={v}: {o.value}"))
     data = result.to_dict()

@@ -9,7 +9,8 @@ from typing import List, Optional
 import typer
 
 from reprokit import __version__
-from reprokit._console import ProjectOption, err, out, progress
+from reprokit._console import (EngineOption, ProjectOption, RegistryOption, err, out, progress,
+                               remember_global_options, use_options)
 
 
 
@@ -54,8 +55,10 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _root(version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
-                                       help="Print the version and exit.")):
+                                       help="Print the version and exit."),
+          engine: Optional[str] = EngineOption, registry: Optional[str] = RegistryOption):
     """Reproduce customers' bugs in containers that match their environment."""
+    remember_global_options(engine=engine, registry=registry)
 
 
 # -- env ------------------------------------------------------------------------------------------------------
@@ -105,14 +108,16 @@ def env_render(name: str, project: Optional[str] = ProjectOption):
 
 
 @env_app.command("build")
-def env_build(name: str, project: Optional[str] = ProjectOption):
-    """Build an environment's image (nothing happens if an identical one exists)."""
+def env_build(name: str, project: Optional[str] = ProjectOption, engine: Optional[str] = EngineOption,
+              registry: Optional[str] = RegistryOption):
+    """Build an environment's image (nothing happens if an identical one exists, here or in the registry)."""
     from reprokit.contract.load import load_environment
 
     spec = load_environment(name, root=_project(project).root)
+    use_options(engine=engine, registry=registry, project=project)
     image = _build(spec)
     state = f"built in {image.duration_s}s, {image.cached_steps}/{image.total_steps} steps cached" if image.built \
-        else "up to date"
+        else "pulled from the registry" if image.pulled else "up to date"
     out.print(f"{name}: {image.tag} ({image.id[7:19]}) {state}")
 
 
@@ -126,11 +131,13 @@ def _build(spec):
 @env_app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def env_run(name: str, command: List[str] = typer.Argument(..., help="the command, after --"),
             timeout: float = typer.Option(300, help="seconds before the command is killed"),
-            project: Optional[str] = ProjectOption):
+            project: Optional[str] = ProjectOption, engine: Optional[str] = EngineOption,
+            registry: Optional[str] = RegistryOption):
     """Run one command in a fresh container of an environment; exits with the command's exit code."""
     from reprokit.contract.load import load_environment
 
     spec = load_environment(name, root=_project(project).root)
+    use_options(engine=engine, registry=registry, project=project)
     with spec.start(image=_build(spec)) as box:
         result = box.run(shlex.join(command) if len(command) > 1 else command[0], timeout=timeout)
     sys.stdout.write(result.stdout)
@@ -143,15 +150,18 @@ def env_run(name: str, command: List[str] = typer.Argument(..., help="the comman
 
 
 @env_app.command("shell")
-def env_shell(name: str, project: Optional[str] = ProjectOption):
+def env_shell(name: str, project: Optional[str] = ProjectOption, engine: Optional[str] = EngineOption,
+              registry: Optional[str] = RegistryOption):
     """Open an interactive shell in a fresh container of an environment (removed on exit)."""
+    from reprokit.engine import get_engine
     from reprokit.contract.load import load_environment
 
     spec = load_environment(name, root=_project(project).root)
+    use_options(engine=engine, registry=registry, project=project)
     with spec.start(image=_build(spec)) as box:
         from reprokit.engine.docker import interactive_shell
 
-        code = interactive_shell(box.id, workdir=spec.workdir)
+        code = interactive_shell(box.id, workdir=spec.workdir, endpoint=get_engine().endpoint)
     raise typer.Exit(code)
 
 
@@ -164,10 +174,15 @@ def images_bootstrap(references: List[str] = typer.Argument(None, help="default:
                                                         "another architecture is tagged arm64v8/debian:<suite> (or "
                                                         "amd64/...) and runs under qemu-user emulation, which is "
                                                         "prepared first (as root)"),
-                     force: bool = typer.Option(False, help="rebuild even if the image is present")):
-    """Make debian:<suite> base images with debootstrap from the host's Debian mirror (when not pullable)."""
+                     force: bool = typer.Option(False, help="rebuild even if the image is present"),
+                     engine: Optional[str] = EngineOption, registry: Optional[str] = RegistryOption,
+                     project: Optional[str] = ProjectOption):
+    """Make debian:<suite> base images with debootstrap from the host's Debian mirror (when not pullable); with a
+    registry, pull them from it, and push those made or present here that it lacks."""
     from reprokit.aspects.arch import host_arch
     from reprokit.image.base import SUITES, base_tag, bootstrap
+
+    use_options(engine=engine, registry=registry, project=project)
 
     for reference in references or [f"debian:{s}" for s in SUITES]:
         target = base_tag(reference, arch)
@@ -179,9 +194,12 @@ def images_bootstrap(references: List[str] = typer.Argument(None, help="default:
 
 
 @app.command()
-def gc(dry_run: bool = typer.Option(False, "--dry-run", help="list what would be removed")):
+def gc(dry_run: bool = typer.Option(False, "--dry-run", help="list what would be removed"),
+       engine: Optional[str] = EngineOption):
     """Remove reprokit containers, networks and volumes whose owner process is gone (never a live one's)."""
     from reprokit.engine import get_engine
+
+    use_options(engine=engine, builds=False)
 
     engine = get_engine()
     found = engine.leftovers()
@@ -207,11 +225,13 @@ def schema(kind: str = typer.Argument("all", help="environment | case | all")):
 
 
 @app.command()
-def doctor(project: Optional[str] = ProjectOption):
+def doctor(project: Optional[str] = ProjectOption, engine: Optional[str] = EngineOption):
     """Check every prerequisite (engine, debootstrap, base images, emulation of other architectures, CA bundle,
     Debian mirror, faketime, registries, image-use records, Podman)
     and say how to fix each problem. Exits 1 when a check the project needs fails; a note is no failure."""
     from reprokit.doctor import checks
+
+    use_options(engine=engine, builds=False)
 
     problems = 0
     for check in checks(_project(project)):
@@ -242,8 +262,12 @@ def _print_yaml(data) -> None:
 
 def main() -> None:
     """Entry point: user mistakes print a message and exit 2, never a traceback."""
+    import warnings
+
+    from reprokit._console import show_warning
     from reprokit.errors import ReprokitError
 
+    warnings.showwarning = show_warning
     try:
         app()
     except ReprokitError as error:

@@ -22,14 +22,17 @@ os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
 import docker  # noqa: E402
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound  # noqa: E402
-from requests.exceptions import ConnectionError, RequestException  # noqa: E402
+from requests.exceptions import RequestException  # noqa: E402
 from testcontainers.core.container import DockerContainer  # noqa: E402
+from urllib3.exceptions import HTTPError as Urllib3Error  # noqa: E402
 
 from reprokit.engine import podman  # noqa: E402
 from reprokit.engine.archive import write_image_archive  # noqa: E402
+from reprokit.engine.endpoints import Endpoint, resolve  # noqa: E402
 from reprokit.engine.protocol import (KILL_GRACE_S, LABELS, SESSION, BatchOutcome, BuildFailure, BuildOutcome,  # noqa: E402
-                     ContainerConfig, EngineImage, FileEntry, Layer, RunResult, owner_alive, timed_out)
-from reprokit.errors import EngineError, RunError  # noqa: E402
+                     ContainerConfig, EngineImage, FileEntry, Layer, Moved, RunResult, Transfer, owner_alive,
+                     timed_out)
+from reprokit.errors import EngineError, EngineLost, RunError  # noqa: E402
 
 # dockerd 20.10's classic builder creates each step's container without a platform, so every step on a base of
 # another architecture logs this; it is noise (reprokit checks the architectures itself, see image/build.py).
@@ -39,49 +42,166 @@ _live: set[str] = set()
 _networks: set[str] = set()  # networks this process made and has not removed yet
 _creating = 0
 _live_lock = threading.Lock()
+_engines: list["DockerEngine"] = []  # every engine this process talked to: cleanup visits each
+
+# A connection to the engine that broke or was refused: the engine died or restarted. (docker's APIError is
+# a RequestException too, but it is an answer: callers catch it first.)
+LOST = (RequestException, Urllib3Error, ConnectionError)
+PING_TIMEOUT_S = 5
+# Words of a registry that answered that it has no such image (the engine says 404, or says so in its stream).
+ABSENT = ("manifest unknown", "not found", "does not exist", "name unknown")
+
+
+def _environment(endpoint: Endpoint) -> dict[str, str]:
+    """The variables docker-py's from_env reads, for ``endpoint`` (a context's TLS folder holds the files
+    DOCKER_CERT_PATH names: ca.pem, cert.pem, key.pem)."""
+    if endpoint.source == "DOCKER_HOST":
+        return dict(os.environ)  # DOCKER_TLS_VERIFY and DOCKER_CERT_PATH go with it, as for the docker CLI
+    environment = {key: value for key, value in os.environ.items()
+                   if key not in ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")}
+    environment["DOCKER_HOST"] = endpoint.url
+    if endpoint.tls is not None:
+        environment["DOCKER_CERT_PATH"] = str(endpoint.tls)
+        environment["DOCKER_TLS_VERIFY"] = "" if endpoint.skip_tls_verify else "1"
+    return environment
+
+
+def _client(endpoint: Endpoint, *, timeout: float | None) -> docker.DockerClient:
+    return docker.from_env(timeout=timeout, environment=_environment(endpoint),
+                           use_ssh_client=endpoint.url.startswith("ssh://"))
 
 
 class DockerEngine:
-    """Images, builds and containers on the local Docker engine."""
+    """Images, builds and containers on one Docker engine (the local one unless ``endpoint`` says otherwise)."""
 
-    def __init__(self) -> None:
+    def __init__(self, endpoint: Endpoint | None = None) -> None:
+        self._endpoint = endpoint or resolve()
+        self.endpoint = self._endpoint.url
+        self._stranded: set[tuple[str, str]] = set()  # (kind, id) this process could not remove: the engine was away
         try:
             # No read timeout: builds and steps may be silent for long; steps are bounded in the container.
-            self.client = docker.from_env(timeout=None)
+            self.client = _client(self._endpoint, timeout=None)
             self.client.ping()
-        except DockerException as error:
-            where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-            raise EngineError(f"no Docker engine answers at {where}: {error}",
-                              hint="start one (as root: bash .ci/setup.sh, or 'dockerd &'); "
-                                   "'reprokit doctor' checks every prerequisite") from None
+        except (DockerException, *LOST) as error:
+            raise EngineError(f"no Docker engine answers at {self.endpoint} ({self._endpoint.source}): {error}",
+                              hint="start one (as root: bash .ci/setup.sh, or 'dockerd &'), or choose another with "
+                                   "--engine URL|CONTEXT; 'reprokit doctor' checks every prerequisite") from None
         self.api = self.client.api
-        # DOCKER_HOST may point at `podman system service`: see engine/podman.py for what differs.
+        # DOCKER_HOST or --engine may point at `podman system service`: see engine/podman.py for what differs.
         self.podman = podman.is_podman(self.api.version())
-        self._limits = podman.engine_limits(os.environ.get("DOCKER_HOST", "")) if self.podman else {}
+        self._limits = podman.engine_limits(self.endpoint) if self.podman else {}
+        with _live_lock:
+            _engines.append(self)
+
+    def __repr__(self) -> str:
+        return f"DockerEngine({self.endpoint!r})"
+
+    @contextmanager
+    def _answering(self, doing: str) -> Iterator[None]:
+        """Turn a broken connection to the engine into EngineLost, naming the engine and what was under way."""
+        try:
+            yield
+        except APIError:
+            raise
+        except LOST as error:
+            raise EngineLost(self.endpoint, doing, _reason(error)) from None
+
+    def answers(self) -> bool:
+        """Does the engine answer a ping within a few seconds? (A fresh client: the main one has no timeout.)"""
+        try:
+            client = _client(self._endpoint, timeout=PING_TIMEOUT_S)
+        except (DockerException, *LOST):
+            return False
+        try:
+            return bool(client.ping())
+        except (DockerException, *LOST):
+            return False
+        finally:
+            client.close()
+
+    def reconnect(self, timeout: float) -> bool:
+        """Wait for the engine to answer again, then remove the containers and networks this process could not
+        remove while it was away (a restarted engine keeps stopped containers; with live-restore, running ones)."""
+        deadline = time.monotonic() + timeout
+        while not self.answers():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.5)
+        with _live_lock:
+            stranded, self._stranded = sorted(self._stranded), set()
+        for kind, resource_id in stranded:  # containers sort before networks: a network goes once it is empty
+            try:
+                self.remove(kind, resource_id)
+            except (DockerException, EngineError):
+                pass  # `reprokit gc` removes it once this process has ended
+        return True
+
+    def _strand(self, kind: str, resource_id: str) -> None:
+        with _live_lock:
+            self._stranded.add((kind, resource_id))
 
     # -- images -------------------------------------------------------------------------------------------
 
     def image_id(self, reference: str) -> str | None:
-        try:
-            return self.api.inspect_image(reference)["Id"]
-        except (ImageNotFound, NotFound):
-            return None
+        with self._answering(f"looking up the image {reference}"):
+            try:
+                return self.api.inspect_image(reference)["Id"]
+            except (ImageNotFound, NotFound):
+                return None
 
     def version(self) -> str:
-        return self.api.version().get("Version", "?")
+        with self._answering("asking its version"):
+            return self.api.version().get("Version", "?")
 
     def image_architecture(self, reference: str) -> str | None:
-        try:
-            return self.api.inspect_image(reference).get("Architecture") or None
-        except (ImageNotFound, NotFound):
-            return None
+        with self._answering(f"looking up the image {reference}"):
+            try:
+                return self.api.inspect_image(reference).get("Architecture") or None
+            except (ImageNotFound, NotFound):
+                return None
 
-    def pull(self, reference: str, *, platform: str | None = None) -> bool:
-        try:
-            self.client.images.pull(reference, platform=platform)
-            return True
-        except (APIError, DockerException):
-            return False
+    def pull(self, reference: str, *, platform: str | None = None) -> Transfer:
+        """Credentials, where the registry wants them, come from the Docker config (docker-py reads it)."""
+        repository, tag = _split(reference)
+        with self._answering(f"pulling {reference}"):
+            try:
+                for chunk in self.api.pull(repository, tag=tag, stream=True, decode=True, platform=platform):
+                    if "error" in chunk:
+                        return _refused(chunk["error"])
+            except NotFound as error:
+                return Transfer(Moved.ABSENT, _explain(error))
+            except (APIError, DockerException) as error:
+                return _refused(_explain(error))
+        return Transfer(Moved.DONE) if self.image_id(reference) else Transfer(Moved.ABSENT, "no image after the pull")
+
+    def push(self, reference: str) -> Transfer:
+        repository, tag = _split(reference)
+        with self._answering(f"pushing {reference}"):
+            try:
+                for chunk in self.api.push(repository, tag=tag, stream=True, decode=True):
+                    if "error" in chunk:
+                        return Transfer(Moved.UNREACHABLE, chunk["error"].strip())
+            except (APIError, DockerException) as error:
+                return Transfer(Moved.UNREACHABLE, _explain(error))
+        return Transfer(Moved.DONE)
+
+    def lookup(self, reference: str) -> Transfer:
+        with self._answering(f"looking up {reference} in its registry"):
+            try:
+                self.api.inspect_distribution(reference)
+            except NotFound as error:
+                return Transfer(Moved.ABSENT, _explain(error))
+            except (APIError, DockerException) as error:
+                return _refused(_explain(error))
+        return Transfer(Moved.DONE)
+
+    def tag(self, image: str, reference: str) -> None:
+        repository, tag = _split(reference)
+        with self._answering(f"tagging {reference}"):
+            try:
+                self.api.tag(image, repository, tag)
+            except (APIError, DockerException) as error:
+                raise EngineError(f"the engine did not tag {image} as {reference}: {_explain(error)}") from None
 
     def load_rootfs(self, tarball: str, reference: str, *, arch: str, labels: dict[str, str] | None = None) -> str:
         archive = Path(f"{tarball}.image.tar")
@@ -102,18 +222,21 @@ class DockerEngine:
         return image
 
     def images(self) -> list[EngineImage]:
+        with self._answering("listing images"):
+            listed = self.api.images()
         name = podman.short_tag if self.podman else str
         return [EngineImage(item["Id"], tuple(name(t) for t in item.get("RepoTags") or () if t != "<none>:<none>"),
                             dict(item.get("Labels") or {}), int(item.get("Size") or 0), float(item.get("Created") or 0))
-                for item in self.api.images()]
+                for item in listed]
 
     def image_layers(self, image_id: str) -> tuple[Layer, ...]:
         """Keyed by the image's history up to each layer: images built from the same cached steps share those
         entries (and layers), which is how Docker stores them once. Steps that made no layer weigh nothing."""
-        try:
-            history = self.api.history(image_id)
-        except (ImageNotFound, NotFound):
-            return ()
+        with self._answering(f"reading the layers of {image_id[:19]}"):
+            try:
+                history = self.api.history(image_id)
+            except (ImageNotFound, NotFound):
+                return ()
         chain = hashlib.sha256()
         layers = []
         for entry in reversed(history):  # Docker lists the newest step first
@@ -123,31 +246,33 @@ class DockerEngine:
         return tuple(layers)
 
     def remove_image(self, reference: str) -> None:
-        try:
-            self.api.remove_image(reference, force=False, noprune=False)
-        except (ImageNotFound, NotFound):
-            pass
-        except APIError as error:
-            raise EngineError(f"the engine did not remove {reference}: {error.explanation or error}",
-                              hint="a container still uses it, or another image is built on it") from None
+        with self._answering(f"removing {reference}"):
+            try:
+                self.api.remove_image(reference, force=False, noprune=False)
+            except (ImageNotFound, NotFound):
+                pass
+            except APIError as error:
+                raise EngineError(f"the engine did not remove {reference}: {error.explanation or error}",
+                                  hint="a container still uses it, or another image is built on it") from None
 
     def build(self, dockerfile: str, context: dict[str, bytes], *, tag: str, labels: dict[str, str],
               on_line: Callable[[str], None]) -> BuildOutcome:
         archive = _tar({"Dockerfile": dockerfile.encode(), **context})
         step, log, cached, total = "(before the first step)", [], 0, 0
         try:
-            for chunk in self.api.build(fileobj=archive, custom_context=True, tag=tag, labels=labels, rm=True,
-                                        forcerm=True, decode=True, pull=False):
-                for line in chunk.get("stream", "").splitlines():
-                    if line.startswith(PLATFORM_WARNING):
-                        continue
-                    if line.startswith(("Step ", "STEP ")):  # Docker's classic builder; Podman's buildah
-                        step, total = line, total + 1
-                    cached += "Using cache" in line
-                    log.append(line)
-                    on_line(line)
-                if "error" in chunk:
-                    raise BuildFailure(step, log, chunk["error"].strip())
+            with self._answering(f"building {tag}"):
+                for chunk in self.api.build(fileobj=archive, custom_context=True, tag=tag, labels=labels, rm=True,
+                                            forcerm=True, decode=True, pull=False):
+                    for line in chunk.get("stream", "").splitlines():
+                        if line.startswith(PLATFORM_WARNING):
+                            continue
+                        if line.startswith(("Step ", "STEP ")):  # Docker's classic builder; Podman's buildah
+                            step, total = line, total + 1
+                        cached += "Using cache" in line
+                        log.append(line)
+                        on_line(line)
+                    if "error" in chunk:
+                        raise BuildFailure(step, log, chunk["error"].strip())
         except APIError as error:
             raise BuildFailure(step, log, str(error.explanation or error)) from None
         image = self.image_id(tag)
@@ -161,21 +286,24 @@ class DockerEngine:
     def _container(self, image: str, config: ContainerConfig, *, command: list[str],
                    archive: tuple[dict[str, bytes], str | None] | None = None) -> Iterator:
         """A started container (docker SDK object), removed when the block ends however it ends; ``archive``
-        (files by path relative to /, and their owner) is copied in between create and start."""
+        (files by path relative to /, and their owner) is copied in between create and start. If the engine
+        goes away meanwhile, the container is remembered and removed by ``reconnect``."""
         _install_cleanup()
-        # Safe defaults: never privileged, no added capabilities, no host mounts; `init` reaps zombies of steps.
-        container = _Container(image, command=command or None, env=dict(config.env),
-                               labels={**LABELS, **config.labels}, init=True, privileged=False,
-                               **self._network_settings(config),
-                               transferables=_transfers(archive, config),
-                               **_host_settings(config, engine_limits=self._limits))
-        # The customer's tmpfs mounts; exec, as on a host (Docker's default is noexec).
-        container.tmpfs = {path: f"size={size},exec" for path, size in config.tmpfs.items()}
         global _creating
         with _live_lock:
             _creating += 1  # until it is in _live, a signal's cleanup must still look for it
         wrapped = None
         try:
+            # Safe defaults: never privileged, no added capabilities, no host mounts; `init` reaps zombies of steps.
+            # testcontainers makes its own client per container: pointed at this engine, not at DOCKER_HOST.
+            container = _Container(image, command=command or None, env=dict(config.env),
+                                   labels={**LABELS, **config.labels}, init=True, privileged=False,
+                                   docker_client_kw={"environment": _environment(self._endpoint)},
+                                   **self._network_settings(config),
+                                   transferables=_transfers(archive, config),
+                                   **_host_settings(config, engine_limits=self._limits))
+            # The customer's tmpfs mounts; exec, as on a host (Docker's default is noexec).
+            container.tmpfs = {path: f"size={size},exec" for path, size in config.tmpfs.items()}
             with container:  # testcontainers removes the container even when starting it fails
                 wrapped = container.get_wrapped_container()
                 with _live_lock:
@@ -186,15 +314,21 @@ class DockerEngine:
                 finally:
                     with _live_lock:
                         _live.discard(wrapped.id)
-        except (APIError, DockerException) as error:
+        except (APIError, DockerException, *LOST) as error:
+            if not isinstance(error, APIError) and not self.answers():
+                if wrapped is not None:
+                    self._strand("container", wrapped.id)
+                doing = f"running container {wrapped.id[:12]} of {image}" if wrapped is not None else \
+                    f"starting a container of {image}"
+                raise EngineLost(self.endpoint, doing, _reason(error)) from None
             if wrapped is not None:
-                raise RunError(f"the engine failed while using container {wrapped.id[:12]} of {image}: {error}",
-                               hint="'reprokit doctor' checks the engine") from None
+                raise RunError(f"the engine at {self.endpoint} failed while using container {wrapped.id[:12]} of "
+                               f"{image}: {error}", hint="'reprokit doctor' checks the engine") from None
             if "does not match the specified platform" in str(error):  # a 404, though the image is there
                 raise RunError(f"could not start a container of {image}: it is of another architecture than "
                                f"{config.platform}: {error}", hint="build it again from a base of that "
                                "architecture (reprokit images bootstrap debian:<suite> --arch <arch>)") from None
-            raise RunError(f"could not start a container of {image}: {error}",
+            raise RunError(f"could not start a container of {image} on the engine at {self.endpoint}: {error}",
                            hint="check the image exists ('docker image ls') and the engine ('reprokit doctor')") from None
         finally:
             if wrapped is None:
@@ -220,7 +354,8 @@ class DockerEngine:
         every container, removed when the block ends however it ends."""
         name = f"reprokit-{SESSION}-{uuid.uuid4().hex[:8]}"
         try:
-            self.api.create_network(name, driver="bridge", labels={**LABELS, **labels}, check_duplicate=True)
+            with self._answering("creating a network for the services"):
+                self.api.create_network(name, driver="bridge", labels={**LABELS, **labels}, check_duplicate=True)
         except (APIError, DockerException) as error:
             raise RunError(f"could not create a network for the services: {error}",
                            hint="'reprokit doctor' checks the engine") from None
@@ -236,6 +371,8 @@ class DockerEngine:
                 pass
             except (APIError, DockerException):
                 pass  # a container still attached (an interrupted run); `reprokit gc` removes it later
+            except LOST:
+                self._strand("network", name)
 
     def run_batch(self, image: str, config: ContainerConfig, *, files: dict[str, bytes], command: list[str],
                   collect: str, timeout: float, owner: str | None = None) -> BatchOutcome:
@@ -243,26 +380,32 @@ class DockerEngine:
         and return the files it left under ``collect``: a case's steps without an exec per step."""
         since = time.time()
         with self._container(image, config, command=command, archive=(files, owner)) as box:
-            killed = False
+            killed, waiting = False, time.monotonic()
             try:
                 code = box.wait(timeout=timeout)["StatusCode"]
-            except (ConnectionError, RequestException):  # the host-side guard: kill what outlived its timeouts
-                self._kill(box.id)
-                code, killed = box.wait(timeout=60)["StatusCode"], True
-            try:
-                stream, _ = box.get_archive(collect)
-                collected = _untar(b"".join(stream))
-            except NotFound:
-                collected = {}
-            # The OOM killer's SIGKILL shows as 137: only then is the event log worth asking.
-            oom = code == 137 and (bool(self.api.inspect_container(box.id)["State"].get("OOMKilled"))
-                                   if self.podman else _oom_since(self.client, box.id, since))  # engine/podman.py
+            except LOST as error:
+                # Not the guard's timeout (it fires after `timeout` silent seconds): the engine itself went away.
+                if time.monotonic() - waiting < timeout - 1 or not self.answers():
+                    raise EngineLost(self.endpoint, f"running container {box.id[:12]} of {image}", _reason(error)) \
+                        from None
+                self._kill(box.id)  # the host-side guard: kill what outlived its timeouts
+                with self._answering(f"waiting for container {box.id[:12]} of {image}"):
+                    code, killed = box.wait(timeout=60)["StatusCode"], True
+            with self._answering(f"collecting the outputs of container {box.id[:12]} of {image}"):
+                try:
+                    stream, _ = box.get_archive(collect)
+                    collected = _untar(b"".join(stream))
+                except NotFound:
+                    collected = {}
+                # The OOM killer's SIGKILL shows as 137: only then is the event log worth asking.
+                oom = code == 137 and (bool(self.api.inspect_container(box.id)["State"].get("OOMKilled"))
+                                       if self.podman else _oom_since(self.client, box.id, since))  # engine/podman.py
             return BatchOutcome(code, collected, oom_killed=oom, killed=killed)
 
     def _kill(self, container_id: str) -> None:
         try:
             self.api.kill(container_id)
-        except DockerException:
+        except (DockerException, *LOST):
             pass
 
     # -- garbage ------------------------------------------------------------------------------------------
@@ -274,24 +417,26 @@ class DockerEngine:
         """Every reprokit-labelled container, network and volume whose owner process is gone."""
         found = []
         selector = {"label": "reprokit.session"}
-        for container in self.api.containers(all=True, filters=selector):
-            found.append(("container", container["Id"], container.get("Labels") or {}))
-        for network in self.api.networks(filters=selector):
-            found.append(("network", network["Id"], network.get("Labels") or {}))
-        for volume in (self.api.volumes(filters=selector) or {}).get("Volumes") or []:
-            found.append(("volume", volume["Name"], volume.get("Labels") or {}))
+        with self._answering("listing leftovers"):
+            for container in self.api.containers(all=True, filters=selector):
+                found.append(("container", container["Id"], container.get("Labels") or {}))
+            for network in self.api.networks(filters=selector):
+                found.append(("network", network["Id"], network.get("Labels") or {}))
+            for volume in (self.api.volumes(filters=selector) or {}).get("Volumes") or []:
+                found.append(("volume", volume["Name"], volume.get("Labels") or {}))
         return [f for f in found if include_live or not owner_alive(f[2])]
 
     def remove(self, kind: str, resource_id: str) -> None:
-        try:
-            if kind == "container":
-                self.api.remove_container(resource_id, force=True, v=True)
-            elif kind == "network":
-                self.api.remove_network(resource_id)
-            else:
-                self.api.remove_volume(resource_id, force=True)
-        except NotFound:
-            pass
+        with self._answering(f"removing {kind} {resource_id[:12]}"):
+            try:
+                if kind == "container":
+                    self.api.remove_container(resource_id, force=True, v=True)
+                elif kind == "network":
+                    self.api.remove_network(resource_id)
+                else:
+                    self.api.remove_volume(resource_id, force=True)
+            except NotFound:
+                pass
 
 
 class DockerBox:
@@ -312,17 +457,21 @@ class DockerBox:
         guard.start()
         try:
             api = self._engine.api
-            exec_id = api.exec_create(self.id, wrapped, user=user or "", workdir=workdir, environment=env or None)["Id"]
-            stdout, stderr = api.exec_start(exec_id, demux=True)
-            code = api.exec_inspect(exec_id)["ExitCode"]
+            with self._engine._answering(f"running {command!r} in container {self.id[:12]}"):
+                exec_id = api.exec_create(self.id, wrapped, user=user or "", workdir=workdir,
+                                          environment=env or None)["Id"]
+                stdout, stderr = api.exec_start(exec_id, demux=True)
+                code = api.exec_inspect(exec_id)["ExitCode"]
         except (APIError, DockerException) as error:
             raise RunError(f"could not run {command!r} in container {self.id[:12]}: {error}") from None
         finally:
             guard.cancel()
         code = -1 if code is None else code
         duration = round(time.monotonic() - started, 3)
+        with self._engine._answering(f"reading the events of container {self.id[:12]}"):
+            oom = code == 137 and self._oom_killed(since)
         return RunResult(command, code, _text(stdout), _text(stderr), duration, timed_out(code, duration, timeout),
-                         oom_killed=code == 137 and self._oom_killed(since))
+                         oom_killed=oom)
 
     def _oom_killed(self, since: float) -> bool:
         if not self._engine.podman:
@@ -335,19 +484,20 @@ class DockerBox:
     def logs(self, *, tail: int = 200) -> str:
         try:
             return _text(self._engine.api.logs(self.id, stdout=True, stderr=True, tail=tail))
-        except (APIError, DockerException):
+        except (DockerException, *LOST):
             return ""
 
     def exit_code(self) -> int | None:
         try:
             state = self._engine.api.inspect_container(self.id)["State"]
-        except (APIError, DockerException):
+        except (DockerException, *LOST):
             return -1
         return None if state.get("Running") else state.get("ExitCode", -1)
 
     def put_files(self, folder: str, files: dict[str, bytes], *, owner: str | None = None) -> None:
         try:
-            self._engine.api.put_archive(self.id, folder, _tar(files, owner=owner).getvalue())
+            with self._engine._answering(f"copying files into container {self.id[:12]}"):
+                self._engine.api.put_archive(self.id, folder, _tar(files, owner=owner).getvalue())
         except (APIError, DockerException) as error:
             raise RunError(f"could not copy files into {folder} of container {self.id[:12]}: {error}") from None
 
@@ -363,6 +513,13 @@ def _oom_since(client, container_id: str, since: float) -> bool:
 class _Container(DockerContainer):
     """testcontainers' container whose transferable is one ready-made tar, unpacked as is (owners and modes
     kept) between create and start."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # reprokit always says which network a container joins. testcontainers would otherwise guess "the network
+        # the tests run in" by reading every custom network of the engine, and a network of someone else's with
+        # no IPAM config (a swarm's, say) makes that guess raise a TypeError: a replay crashed so on a shared engine.
+        self._docker.find_host_network = lambda: None
 
     def _transfer_into_container(self, archive: bytes, destination: str, mode: int = 0) -> None:
         self._container.put_archive(path=destination, data=archive)
@@ -462,17 +619,47 @@ def _text(data: bytes | None) -> str:
 
 
 def _cleanup_session() -> None:
-    """Remove every container this process started and has not removed yet."""
+    """Remove every container (and network) this process started and has not removed yet, on every engine it
+    talked to."""
     if not _live and not _creating and not _networks:
         return  # every container and network went through its context manager, which removed it
-    try:
-        api = docker.from_env(timeout=30).api
-        for container in api.containers(all=True, filters={"label": f"reprokit.session={SESSION}"}):
-            api.remove_container(container["Id"], force=True, v=True)
-        for network in api.networks(filters={"label": f"reprokit.session={SESSION}"}):
-            api.remove_network(network["Id"])
-    except DockerException:
-        pass
+    for engine in list(_engines):
+        try:
+            api = _client(engine._endpoint, timeout=30).api
+            for container in api.containers(all=True, filters={"label": f"reprokit.session={SESSION}"}):
+                api.remove_container(container["Id"], force=True, v=True)
+            for network in api.networks(filters={"label": f"reprokit.session={SESSION}"}):
+                api.remove_network(network["Id"])
+        except (DockerException, *LOST):
+            pass
+
+
+def _split(reference: str) -> tuple[str, str]:
+    """``host:5000/path/name:tag`` -> (``host:5000/path/name``, ``tag``); no tag -> latest."""
+    name, _, tag = reference.rpartition(":")
+    if not name or "/" in tag:
+        return reference, "latest"
+    return name, tag
+
+
+def _explain(error: Exception) -> str:
+    return str(getattr(error, "explanation", None) or error).strip()
+
+
+def _refused(words: str) -> Transfer:
+    """An engine's error from a pull or lookup: the registry has no such image, or it did not answer."""
+    absent = any(marker in words.lower() for marker in ABSENT)
+    return Transfer(Moved.ABSENT if absent else Moved.UNREACHABLE, words.strip())
+
+
+def _reason(error: BaseException) -> str:
+    """A broken connection's cause in a few words (requests nests them several deep)."""
+    text = str(error)
+    for marker in ("Connection refused", "Connection reset", "Connection aborted", "RemoteDisconnected",
+                   "No such file or directory", "Read timed out", "Broken pipe"):
+        if marker in text:
+            return marker.lower() if marker != "RemoteDisconnected" else "the connection closed mid-answer"
+    return text[:200] or type(error).__name__
 
 
 _installed = False
@@ -493,11 +680,10 @@ def _install_cleanup() -> None:
         signal.signal(signal.SIGTERM, on_term)
 
 
-def interactive_shell(container_id: str, *, workdir: str) -> int:
+def interactive_shell(container_id: str, *, workdir: str, endpoint: str | None = None) -> int:
     """An interactive shell needs a TTY, which the docker CLI handles best."""
     import subprocess
 
-    return subprocess.call(["docker", "exec", "-it", "-w", workdir, container_id, "sh", "-c",
+    host = ["-H", endpoint] if endpoint else []
+    return subprocess.call(["docker", *host, "exec", "-it", "-w", workdir, container_id, "sh", "-c",
                             "command -v bash >/dev/null && exec bash || exec sh"])
-
-

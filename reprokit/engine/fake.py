@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from reprokit.engine.protocol import (BatchOutcome, BuildFailure, BuildOutcome, ContainerConfig, EngineImage,
-                                      FileEntry, RunResult)
+                                      FileEntry, Moved, RunResult, Transfer)
 from reprokit.errors import EngineError
 
 
@@ -42,11 +42,36 @@ class FakeContainer:
         return None
 
 
+class FakeRegistry:
+    """Container registries in memory, shared by fake engines: reference -> (image id, labels). ``up`` False makes
+    every registry refuse connections, like one that is down; ``fail_pushes_after`` lets that many pushes through,
+    then the registry disappears (mid-run)."""
+
+    def __init__(self) -> None:
+        self.images: dict[str, tuple[str, dict]] = {}
+        self.up = True
+        self.fail_pushes_after: int | None = None
+        self.pushes: list[str] = []
+        self.lookups: list[str] = []
+
+    def refused(self, reference: str) -> Transfer:
+        host = reference.split("/")[0]
+        return Transfer(Moved.UNREACHABLE, f'Get "http://{host}/v2/": dial tcp {host}: connect: connection refused')
+
+
 class FakeEngine:
-    """Implements reprokit.engine.Engine in memory. ``fail_build`` makes the next builds fail like Docker's."""
+    """Implements reprokit.engine.Engine in memory. ``fail_build`` makes the next builds fail like Docker's.
+    ``registry`` (a FakeRegistry) is what its pull, push and lookup reach; ``answering`` False makes it a lost
+    engine (``reconnect`` says whether it came back)."""
 
     def __init__(self, *, images: dict[str, str] | None = None, pullable: tuple[str, ...] = (),
-                 fail_build: BuildFailure | None = None, cached_steps: int = 0):
+                 fail_build: BuildFailure | None = None, cached_steps: int = 0,
+                 registry: FakeRegistry | None = None, endpoint: str = "fake://engine"):
+        self.endpoint = endpoint
+        self.registry = registry
+        self.answering = True
+        self.reconnects: list[float] = []
+        self.tagged: list[tuple[str, str]] = []
         self.tags: dict[str, str] = dict(images if images is not None else {  # reference -> image id
             "debian:bullseye": "sha256:bullseye", "debian:bookworm": "sha256:bookworm", "debian:trixie": "sha256:trixie"})
         self.stored: dict[str, dict] = {}  # image id -> labels, size, created, layers (what `images()` lists)
@@ -136,14 +161,50 @@ class FakeEngine:
         self.architectures[image] = (self.image_architecture(base) if base else None) or "amd64"
         return BuildOutcome(image, min(self.cached_steps, len(steps)), len(steps), log)
 
-    def pull(self, reference: str, *, platform: str | None = None) -> bool:
+    def pull(self, reference: str, *, platform: str | None = None) -> Transfer:
         self.pulls.append(reference)
         if reference in self.pullable:
             self.tags[reference] = "sha256:pulled-" + reference
             if platform:
                 self.architectures[self.tags[reference]] = platform.split("/")[1]
-            return True
-        return False
+            return Transfer(Moved.DONE)
+        if self.registry is None or "." not in reference.split("/")[0] and ":" not in reference.split("/")[0]:
+            return Transfer(Moved.UNREACHABLE, "no registry here")
+        if not self.registry.up:
+            return self.registry.refused(reference)
+        if reference not in self.registry.images:
+            return Transfer(Moved.ABSENT, f"manifest for {reference} not found: manifest unknown")
+        image, labels = self.registry.images[reference]
+        self.add_image(reference, id=image, labels=labels)
+        return Transfer(Moved.DONE)
+
+    def push(self, reference: str) -> Transfer:
+        if reference not in self.tags:
+            return Transfer(Moved.UNREACHABLE, f"An image does not exist locally with the tag: {reference}")
+        registry = self.registry
+        if registry is None or not registry.up:
+            return (registry or FakeRegistry()).refused(reference)
+        if registry.fail_pushes_after is not None and len(registry.pushes) >= registry.fail_pushes_after:
+            registry.up = False  # it went away in the middle of the push
+            return Transfer(Moved.UNREACHABLE, "Put http://x/v2/blobs/uploads/: EOF")
+        registry.pushes.append(reference)
+        image = self.tags[reference]
+        registry.images[reference] = (image, dict(self.stored.get(image, {}).get("labels", {})))
+        return Transfer(Moved.DONE)
+
+    def lookup(self, reference: str) -> Transfer:
+        if self.registry is None or not self.registry.up:
+            return (self.registry or FakeRegistry()).refused(reference)
+        self.registry.lookups.append(reference)
+        return Transfer(Moved.DONE) if reference in self.registry.images else Transfer(Moved.ABSENT, "manifest unknown")
+
+    def tag(self, image: str, reference: str) -> None:
+        self.tagged.append((image, reference))
+        self.tags[reference] = self.tags.get(image, image)
+
+    def reconnect(self, timeout: float) -> bool:
+        self.reconnects.append(timeout)
+        return self.answering
 
     def image_architecture(self, reference: str) -> str | None:
         """What the image's config records: as loaded or built; amd64 for any other image, as on this host."""

@@ -5,6 +5,7 @@ import os
 import uuid
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from typing import Callable, Protocol
 
 
@@ -134,6 +135,31 @@ class EngineImage:
     created: float  # seconds since the epoch
 
 
+class Moved(str, Enum):
+    """How a pull, a push or a registry lookup ended."""
+
+    DONE = "done"
+    ABSENT = "absent"
+    UNREACHABLE = "unreachable"
+
+    def describe(self) -> str:
+        return {"done": "the image moved (for a lookup: the registry has it)",
+                "absent": "the registry answered: it has no such image",
+                "unreachable": "no registry answered, or it refused the engine"}[self.value]
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """What a pull or push did; true when the image moved. ``detail`` is the engine's or registry's words when it
+    did not (never credentials: the engine reads those from the Docker config itself)."""
+
+    moved: Moved
+    detail: str = ""
+
+    def __bool__(self) -> bool:
+        return self.moved is Moved.DONE
+
+
 Layer = tuple[str, int]  # (key, bytes): two images' layers with one key are the same bytes on disk
 
 
@@ -160,6 +186,8 @@ class Container(Protocol):
 
 
 class Engine(Protocol):
+    endpoint: str  # where the engine answers (unix:///var/run/docker.sock, tcp://host:2376): named in errors
+
     def version(self) -> str: ...
 
     def image_id(self, reference: str) -> str | None: ...
@@ -170,8 +198,22 @@ class Engine(Protocol):
     def image_architecture(self, reference: str) -> str | None:
         """The architecture an image's config records ('amd64', 'arm64'); None if there is no such image."""
 
-    def pull(self, reference: str, *, platform: str | None = None) -> bool:
-        """Pull ``reference`` (for ``platform``, e.g. linux/arm64, when given); False when no registry has it."""
+    def pull(self, reference: str, *, platform: str | None = None) -> Transfer:
+        """Pull ``reference`` (for ``platform``, e.g. linux/arm64, when given) from its registry, credentials from
+        the Docker config as for `docker pull`; false when it did not move (``.moved`` says why)."""
+
+    def push(self, reference: str) -> Transfer:
+        """Send ``reference`` (a tag naming its registry) to that registry."""
+
+    def lookup(self, reference: str) -> Transfer:
+        """Ask ``reference``'s registry whether it has it (DONE: it has), moving nothing."""
+
+    def tag(self, image: str, reference: str) -> None:
+        """Give ``image`` (an id or a tag) the name ``reference`` too."""
+
+    def reconnect(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the engine to answer; once it does, remove what this process
+        could not remove while it was away. False if it did not answer in time."""
 
     def load_rootfs(self, tarball: str, reference: str, *, arch: str, labels: dict[str, str] | None = None) -> str:
         """An image tagged ``reference`` from a root-filesystem tarball, recorded as ``arch`` (see

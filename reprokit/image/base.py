@@ -14,7 +14,7 @@ from reprokit import __version__
 from reprokit.aspects.arch import ALIASES, MACHINES, arch_reference, declared_image, host_arch
 from reprokit.engine import Engine, get_engine
 from reprokit.errors import EngineError, ReprokitError
-from reprokit.image import emulation
+from reprokit.image import emulation, registry
 
 SUITES = ("bullseye", "bookworm", "trixie")
 
@@ -51,9 +51,10 @@ def host_mirrors(apt_dir: Path = Path("/etc/apt")) -> tuple[str, str]:
 def bootstrap(reference: str, *, arch: str | None = None, engine: Engine | None = None,
               on_line: Callable[[str], None] | None = None, force: bool = False) -> Provision:
     """Make ``debian:<suite>`` of ``arch`` (default: the host's) available, tagged `base_tag(reference, arch)`:
-    present -> nothing; pullable -> pull; else debootstrap it. A foreign ``arch`` prepares emulation first
-    (qemu-user-static and binfmt_misc, see `emulation`), present image or not: without it the image is useless.
-    Returns what was done."""
+    present -> nothing (but offered to the registry); in the registry or pullable -> pull; else debootstrap it
+    (and push it to the registry). A foreign ``arch`` prepares emulation first (qemu-user-static and
+    binfmt_misc, see `emulation`), present image or not: without it the image is useless. Returns what was
+    done."""
     engine = engine or get_engine()
     image, _, suite = reference.partition(":")
     if image not in ("debian", "docker.io/library/debian") or suite not in SUITES:
@@ -65,8 +66,9 @@ def bootstrap(reference: str, *, arch: str | None = None, engine: Engine | None 
     if arch != host_arch():
         emulation.prepare(arch, say=say)
     if not force and engine.image_id(target):
+        registry.offer(engine, target)
         return Provision.PRESENT
-    if not force and engine.pull(target, platform=f"linux/{arch}"):
+    if not force and (registry.pull(engine, target) or engine.pull(target, platform=f"linux/{arch}")):
         check_architecture(engine, target, arch)
         return Provision.PULLED
     if shutil.which("debootstrap") is None or os.geteuid() != 0:
@@ -90,6 +92,7 @@ def bootstrap(reference: str, *, arch: str | None = None, engine: Engine | None 
         # `reprokit.base` names the reference: only the image tagged so is the base itself.
         engine.load_rootfs(str(tarball), target, arch=arch, labels={
             "reprokit.kind": "base", "reprokit.base": target, "reprokit.version": __version__})
+    registry.push(engine, target)  # the other machines sharing the registry need not bootstrap it
     return Provision.BOOTSTRAPPED
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from reprokit import __version__
 from reprokit.aspects.arch import MACHINES, base_reference, declared_image, foreign
 from reprokit.engine import BuildFailure, Engine, get_engine
 from reprokit.errors import BuildError, EngineError
+from reprokit.image import registry
 from reprokit.image.base import check_architecture
 from reprokit.image.render import Rendering, render
 from reprokit.image.usage import record_use
@@ -45,6 +47,7 @@ class Image:
     cached_steps: int = 0
     total_steps: int = 0
     duration_s: float = 0.0
+    pulled: bool = False  # fetched from the registry (see image/registry.py) rather than built here
 
 
 def find_ca_bundle() -> Path | None:
@@ -71,19 +74,33 @@ Kind = Literal["environment", "case", "hybrid"]
 
 def build(spec: EnvironmentSpec, *, engine: Engine | None = None, on_line: Callable[[str], None] | None = None,
           installer: str | None = None, kind: Kind | None = None) -> Image:
-    """The image of ``spec``, built only if no image with the same content hash exists. ``kind`` says what it
-    is for (default: a case's inline environment when the name is "ID/role", else an environment), in its
-    labels and in the record of its last use (`reprokit images list|prune` read both)."""
+    """The image of ``spec``, built only if no image with the same content hash exists in the engine or in the
+    registry (pulled from there; a build is pushed there: see image/registry.py). ``kind`` says what it is for
+    (default: a case's inline environment when the name is "ID/role", else an environment), in its labels and
+    in the record of its last use (`reprokit images list|prune` read both)."""
     engine = engine or get_engine()
     rendering = render_for_build(spec, installer=installer)
     content_hash = rendering.content_hash()
     tag = image_tag(rendering, content_hash)
     kind = kind or ("case" if "/" in spec.name else "environment")
+    with _one_build_of(engine, tag):  # two cases of one replay that need the same image: one builds, one reuses
+        return _provide(spec, rendering, content_hash, tag, kind, engine=engine, on_line=on_line)
+
+
+def _provide(spec: EnvironmentSpec, rendering: Rendering, content_hash: str, tag: str, kind: Kind, *,
+             engine: Engine, on_line: Callable[[str], None] | None) -> Image:
+    """The image tagged ``tag``: present, else pulled from the registry, else built (and pushed)."""
     existing = engine.image_id(tag)
     if existing:
         _check_built(engine, spec, tag, remove=False)
+        registry.offer(engine, tag)
         record_use(tag, existing, kind=kind)
         return Image(tag, existing, content_hash, built=False)
+    pulled = registry.pull(engine, tag)
+    if pulled:
+        _check_built(engine, spec, tag, remove=True)
+        record_use(tag, pulled, kind=kind)
+        return Image(tag, pulled, content_hash, built=False, pulled=True)
     ensure_base_image(engine, base_reference(spec), arch=spec.arch)
     labels = {"reprokit.environment": spec.name, "reprokit.spec-hash": content_hash, "reprokit.version": __version__,
               "reprokit.kind": kind}
@@ -97,9 +114,21 @@ def build(spec: EnvironmentSpec, *, engine: Engine | None = None, on_line: Calla
         source = f"reprokit env build {spec.name}" if spec.source else "reprokit env render <the spec>"
         raise BuildError(spec.name, failure.step, tail, hint=hint, reproduce=source) from None
     _check_built(engine, spec, tag, remove=True)
+    registry.push(engine, tag)
     record_use(tag, outcome.image_id, kind=kind)
     return Image(tag, outcome.image_id, content_hash, built=True, cached_steps=outcome.cached_steps,
                  total_steps=outcome.total_steps, duration_s=round(time.monotonic() - started, 2))
+
+
+_builds: dict[tuple[str, str], threading.Lock] = {}
+_builds_lock = threading.Lock()
+
+
+def _one_build_of(engine: Engine, tag: str) -> threading.Lock:
+    """The lock of one image on one engine in this process: two identical builds at once would each spend a
+    CPU on one image (and push it twice); the second waits, then finds the first's image."""
+    with _builds_lock:
+        return _builds.setdefault((getattr(engine, "endpoint", str(id(engine))), tag), threading.Lock())
 
 
 def build_hint(tail: list[str], spec: EnvironmentSpec) -> str | None:
@@ -115,19 +144,25 @@ def build_hint(tail: list[str], spec: EnvironmentSpec) -> str | None:
 
 
 def ensure_base_image(engine: Engine, reference: str, *, arch: str | None = None) -> None:
-    """The base image must be present or pullable (Debian suites can be made with debootstrap), and, when an
-    architecture is declared, of that architecture: dockerd's classic builder neither checks nor applies a
-    platform, the image it builds simply takes the base's."""
+    """The base image must be present, or come from the shared registry or its own (Debian suites can be made
+    with debootstrap), and, when an architecture is declared, of that architecture: dockerd's classic builder
+    neither checks nor applies a platform, the image it builds simply takes the base's."""
     present = engine.image_id(reference)
-    if present or engine.pull(reference, platform=f"linux/{arch}" if arch else None):
-        record_use(reference, present or engine.image_id(reference) or "", kind="base")
+    if present:
+        registry.offer(engine, reference)
+    else:
+        present = registry.pull(engine, reference) or (
+            engine.image_id(reference) if engine.pull(reference, platform=f"linux/{arch}" if arch else None) else None)
+    if present:
+        record_use(reference, present, kind="base")
         if arch:
             check_architecture(engine, reference, arch, what="base image")
         return
     declared = declared_image(reference)
     command = f"reprokit images bootstrap {declared}" + (f" --arch {arch}" if arch and declared != reference else "")
     raise EngineError(f"base image {reference} is not present and no registry can provide it",
-                      hint=f"make it from the Debian mirror: {command}")
+                      hint=f"make it from the Debian mirror: {command}; or share it from a machine that has it "
+                           "through a registry (--registry, REPROKIT_REGISTRY)")
 
 
 def _check_built(engine: Engine, spec: EnvironmentSpec, tag: str, *, remove: bool) -> None:

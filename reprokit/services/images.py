@@ -10,6 +10,7 @@ from typing import Callable
 from reprokit import __version__
 from reprokit.engine import BuildFailure, Engine
 from reprokit.errors import BuildError
+from reprokit.image import registry
 from reprokit.services.recipes import recipe_for
 from reprokit.services.reference import parse_reference
 from reprokit.services.registry import kind_for
@@ -56,7 +57,9 @@ def service_image(reference: str, *, engine: Engine, on_line: Callable[[str], No
     for name in sorted(recipe.context):
         digest.update(name.encode() + b"\0" + recipe.context[name])
     tag = f"reprokit/service:{recipe.kind.value}-{recipe.series}-{digest.hexdigest()[:12]}"
-    if not engine.image_id(tag):
+    if engine.image_id(tag):
+        registry.offer(engine, tag)
+    elif not registry.pull(engine, tag):
         from reprokit.image.build import ensure_base_image
 
         ensure_base_image(engine, f"debian:{recipe.suite}")
@@ -68,5 +71,6 @@ def service_image(reference: str, *, engine: Engine, on_line: Callable[[str], No
             tail = [line for line in failure.log if line.strip()][-15:] + [failure.error]
             raise BuildError(f"service {reference}", failure.step, tail,
                              hint="the Debian mirror must serve the suite's packages; see the log above") from None
+        registry.push(engine, tag)
     kind = kind_for(f"{recipe.kind.value}:{recipe.series}")[0]
     return ServiceImage(reference, tag, recipe.provenance(), kind.port, kind)

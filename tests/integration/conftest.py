@@ -67,3 +67,44 @@ def wait_for(predicate, *, timeout: float, interval: float = 0.2, what: str = "c
             return value
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
+def _unavailable(why: str):
+    """Skip where this machine cannot host the fixture; in CI (whose set-up provides it) fail instead."""
+    if os.environ.get("CI"):
+        pytest.fail(why)
+    pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def second_engine(docker_engine):
+    """A second dockerd on this machine (see machines.py), shared by the session and removed at its end, however
+    it ends; its unix socket is /tmp/reprokit-test-dockerd-2/docker.sock."""
+    import shutil
+
+    from machines import DOCKERD, SecondEngine
+
+    if os.geteuid() != 0 or not os.path.exists(DOCKERD) or not shutil.which("ip"):
+        _unavailable("a second engine needs root, dockerd and ip")
+    engine = SecondEngine(Path("/tmp/reprokit-test-dockerd-2"))
+    try:
+        engine.start()
+        yield engine
+    finally:
+        engine.stop()
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory):
+    """Debian's docker-registry on 127.0.0.1 (port 5000 unless taken), storing in a temporary folder; stopped
+    and emptied at the end of the session."""
+    from machines import REGISTRY, LocalRegistry
+
+    if not os.path.exists(REGISTRY):
+        _unavailable("no docker-registry (as root: apt-get install -y docker-registry; .ci/setup.sh does it)")
+    running = LocalRegistry(tmp_path_factory.mktemp("registry"))
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()

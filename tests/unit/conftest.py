@@ -1,4 +1,4 @@
-"""Unit tests never write outside their tmp folders: image-use records go to one of their own."""
+"""Unit tests never write outside their tmp folders (image-use records go to one of their own) and share no images."""
 from __future__ import annotations
 
 import pytest
@@ -10,3 +10,13 @@ def image_use_records(tmp_path_factory, monkeypatch):
     folder = tmp_path_factory.mktemp("image-use")
     monkeypatch.setenv("REPROKIT_IMAGE_USE", str(folder))
     return folder
+
+
+@pytest.fixture(autouse=True)
+def no_registry(monkeypatch):
+    """No test shares images through a registry unless it sets one: REPROKIT_REGISTRY of the shell is ignored."""
+    from reprokit.image import registry
+
+    monkeypatch.delenv("REPROKIT_REGISTRY", raising=False)
+    monkeypatch.setattr(registry, "_current", None)
+    monkeypatch.setattr(registry, "_chosen", True)

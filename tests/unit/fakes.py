@@ -1,9 +1,9 @@
 """Fakes for unit tests: the fake engine ships with reprokit (reprokit/engine/fake.py); project writing helper."""
 from __future__ import annotations
 
-from reprokit.engine.fake import FakeContainer, FakeEngine
+from reprokit.engine.fake import FakeContainer, FakeEngine, FakeRegistry
 
-__all__ = ["FakeContainer", "FakeEngine", "write_project"]
+__all__ = ["FakeContainer", "FakeEngine", "FakeRegistry", "write_project"]
 
 
 def write_project(root, files: dict[str, str | bytes]):

@@ -1,6 +1,9 @@
 """Building with a fake engine: content addressing, base images, and build errors with step, tail and hint."""
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from fakes import FakeEngine
@@ -38,6 +41,22 @@ def test_changed_spec_builds_a_new_image():
     first = build(env(), engine=engine)
     second = build(env(env={"A": "1"}), engine=engine)
     assert len(engine.builds) == 2 and second.built and second.tag != first.tag
+
+
+class SlowEngine(FakeEngine):
+    """Builds take a moment, long enough for a second thread to ask for the same image meanwhile."""
+
+    def build(self, *args, **kwargs):
+        time.sleep(0.2)
+        return super().build(*args, **kwargs)
+
+
+def test_two_threads_needing_one_image_build_it_once_and_both_get_it():
+    engine = SlowEngine()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        images = list(pool.map(lambda _: build(env(env={"A": "1"}), engine=engine), range(2)))
+    assert len(engine.builds) == 1
+    assert images[0].id == images[1].id and sorted(i.built for i in images) == [False, True]
 
 
 def test_build_reports_cached_and_total_steps():
@@ -90,7 +109,7 @@ def test_missing_base_image_without_registry_says_how_to_bootstrap_it():
     with pytest.raises(EngineError) as caught:
         build(env(), engine=engine)
     assert "debian:bookworm is not present" in caught.value.message
-    assert caught.value.hint.endswith("reprokit images bootstrap debian:bookworm")
+    assert "reprokit images bootstrap debian:bookworm;" in caught.value.hint and "--registry" in caught.value.hint
     assert engine.builds == []
 
 
@@ -144,7 +163,7 @@ def test_a_missing_arm64_base_says_how_to_bootstrap_it_for_that_architecture(amd
     with pytest.raises(EngineError) as caught:
         build(env(arch="arm64"), engine=engine)
     assert "base image arm64v8/debian:bookworm is not present" in caught.value.message
-    assert caught.value.hint.endswith("reprokit images bootstrap debian:bookworm --arch arm64")
+    assert "reprokit images bootstrap debian:bookworm --arch arm64;" in caught.value.hint
     assert engine.builds == [] and engine.pulls == ["arm64v8/debian:bookworm"]
 
 

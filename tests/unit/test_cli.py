@@ -125,3 +125,36 @@ def test_a_durations_report_that_is_missing_is_a_user_mistake(project):
 def test_durations_without_a_shard_are_a_user_mistake(project):
     assert_user_mistake(reprokit("replay", "--durations-from", "history", "-C", str(project)),
                         "--durations-from balances shards, and no --shard was given")
+
+
+def test_a_registry_address_with_credentials_is_a_user_mistake_that_does_not_repeat_them(project):
+    result = reprokit("env", "build", "baseline", "--registry", "ci:s3cret@registry.example.com/cache",
+                      "-C", str(project))
+    assert_user_mistake(result, "carries credentials", "docker login registry.example.com")
+    assert "s3cret" not in result.stderr + result.stdout
+
+
+def test_a_bad_registry_before_the_command_is_a_user_mistake_too(project):
+    assert_user_mistake(reprokit("--registry", "cache", "env", "build", "baseline", "-C", str(project)),
+                        "does not start with a registry host")
+
+
+def test_a_registry_in_the_project_file_that_does_not_parse_names_the_file(project):
+    (project / "reprokit.toml").write_text("registry = [unclosed\n")
+    result = reprokit("env", "build", "baseline", "-C", str(project))
+    assert_user_mistake(result, "reprokit.toml", "cannot be read as TOML")
+
+
+def test_engine_and_engines_together_are_a_user_mistake(project):
+    assert_user_mistake(reprokit("replay", "--engine", "unix:///a.sock", "--engines", "unix:///b.sock",
+                                 "-C", str(project)), "--engine and --engines")
+
+
+def test_an_engine_named_twice_in_engines_is_a_user_mistake(project):
+    assert_user_mistake(reprokit("replay", "--engines", "unix:///b.sock,unix:///b.sock", "-C", str(project)),
+                        "names unix:///b.sock twice")
+
+
+def test_an_engine_that_does_not_answer_is_named_with_how_it_was_chosen(project):
+    assert_user_mistake(reprokit("--engine", "unix:///nonexistent/docker.sock", "gc"),
+                        "no Docker engine answers at unix:///nonexistent/docker.sock (--engine)")

@@ -54,7 +54,7 @@ class BatchEngine(FakeEngine):
 def fake_engine(monkeypatch) -> FakeEngine:
     """Every case runs against a fake engine: builds are instant, steps run nowhere."""
     engine = BatchEngine()
-    monkeypatch.setattr("reprokit.case.reproduce.get_engine", lambda: engine)
+    monkeypatch.setattr("reprokit.engine._engine", engine)  # what get_engine() returns, in every module
     return engine
 
 
