@@ -79,6 +79,9 @@ class SystemPackages(Aspect):
                 pins.append(pin)
             else:
                 reasons[package] = "not reproduced: the suite has no such package"
+        settle = context.options.get("debian_settle")
+        if settle and index is not None and pins:
+            pins = _settled(settle(context.data["os"], pins, installed, index), reasons, context)
         if foreign:
             lost.append(f"{len(foreign)} chosen system package(s) from outside Debian: {', '.join(foreign)}; to have "
                         "them, install them in a case step or a base image that adds their repository")
@@ -93,6 +96,8 @@ class SystemPackages(Aspect):
 # Packages whose versions support engineers most often chase, pinned whenever the customer has them.
 BEHAVIOUR_PACKAGES = ("python3", "python3.*", "libpython3*", "libssl*", "openssl", "libsqlite3*", "sqlite3", "libpq*",
                       "ca-certificates", "tzdata", "locales", "locales-all", "libc6", "libc-bin")
+
+BUILD_ONLY = ("-dev", "-dbg", "-doc")  # headers and debug files: not what the app feels at run time
 
 
 def choose(facts: dict, installed: dict[str, str], options: dict) -> tuple[list[str] | None, dict[str, str]]:
@@ -117,7 +122,7 @@ def choose(facts: dict, installed: dict[str, str], options: dict) -> tuple[list[
             if owner in installed:
                 reasons.setdefault(owner, f"owns {library.rsplit('/', 1)[-1]}, which python extensions load")
         for package in installed:
-            if any(fnmatch.fnmatch(package, g) for g in BEHAVIOUR_PACKAGES):
+            if any(fnmatch.fnmatch(package, g) for g in BEHAVIOUR_PACKAGES) and not package.endswith(BUILD_ONLY):
                 reasons.setdefault(package, "often behind a behaviour difference")
             elif any(fnmatch.fnmatch(package, g) for g in named):
                 reasons.setdefault(package, "named with --system-packages")
@@ -167,6 +172,20 @@ def _checked_pin(package: str, version: str, index, context: ImportContext) -> s
     context.inexact.append(f"system package {package}: customer has {version} ({why}); pinned {newest}")
     context.comments.setdefault("system_packages", {})[package] = f"customer: {version} ({why})"
     return f"{package}={newest}"
+
+
+def _settled(settled, reasons: dict[str, str], context: ImportContext) -> list[str]:
+    """The pins apt's simulation settled on (reprokit.collect.settle), with why each change was made."""
+    for package in settled.added:
+        reasons[package] = "pinned at the customer's version so that the chosen packages install together"
+    for note in settled.notes:
+        context.inexact.append(note)
+        package = note.split()[2].rstrip(":")
+        context.comments.setdefault("system_packages", {})[package] = "customer: " + note.split("instead of ")[1]
+    if settled.remaining:
+        context.lost.append("apt still cannot install the pins together: " +
+                            "; ".join(u.describe() for u in settled.remaining))
+    return sorted(settled.pins)
 
 
 def _summarise(context: ImportContext, installed: dict[str, str], pins: list[str], reasons: dict[str, str]) -> None:

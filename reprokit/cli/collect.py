@@ -118,10 +118,10 @@ def _write(collection, *, name, only, system_packages, os, force, project, colle
     from reprokit.collect.importer import to_environment, write_environment
     from reprokit.contract.load import Project
 
-    debian_index, python_index = _indexes() if mirror_check else (None, None)
+    debian_index, debian_settle, python_index = _indexes() if mirror_check else (None, None, None)
     imported = to_environment(collection, name=name, only=only, system_packages=system_packages or None, os=os,
                               collected_at=collected_at, all_system_packages=all_system_packages,
-                              debian_index=debian_index, python_index=python_index)
+                              debian_index=debian_index, debian_settle=debian_settle, python_index=python_index)
     where = Project.at(project)
     path = write_environment(imported, name=name, root=where.root, force=force)
     out.print(f"wrote {where.show(path)}: {imported.data['os']}, {len(imported.data.get('python_packages', []))} "
@@ -153,10 +153,12 @@ def _write(collection, *, name, only, system_packages, os, force, project, colle
 
 def _indexes():
     """The providers `to_environment` checks pins with: the base image's Debian mirror (read in a container of
-    it, cached) and the configured Python index. An index that cannot be read is said, not fatal."""
+    it, cached), apt's simulation of the install, and the configured Python index. One that cannot be asked
+    is said, not fatal."""
     from reprokit._console import err, progress
     from reprokit.collect.mirror import read_package_index
     from reprokit.collect.pyindex import check_python_pins, index_url
+    from reprokit.collect.settle import Settled, settle
     from reprokit.errors import ReprokitError
 
     def debian(image: str):
@@ -167,8 +169,16 @@ def _indexes():
             err.print(f"  pins not checked against {image}'s mirror: {error}", markup=False)
             return None
 
+    def apt(image: str, pins: list[str], installed: dict[str, str], index) -> Settled:
+        try:
+            with progress(f"checking that apt installs the {len(pins)} pins together on {image}"):
+                return settle(image, pins, installed, index)
+        except ReprokitError as error:
+            err.print(f"  pins not checked with apt on {image}: {error}", markup=False)
+            return Settled(pins)
+
     def python(pins: list[str], version: str | None) -> dict[str, str]:
         with progress(f"checking {len(pins)} python pins against {index_url()}"):
             return check_python_pins(pins, python=version)
 
-    return debian, python
+    return debian, apt, python

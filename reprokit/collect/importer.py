@@ -195,7 +195,7 @@ def from_image(image: str, *, files: Iterable[str] = (), allow: Iterable[str] = 
 def to_environment(collection: Collection, *, name: str, only: str | None = None,
                    system_packages: Iterable[str] | None = None, os: str | None = None,
                    collected_at: datetime | None = None, all_system_packages: bool = False,
-                   debian_index: Callable[[str], Any] | None = None,
+                   debian_index: Callable[[str], Any] | None = None, debian_settle: Callable | None = None,
                    python_index: Callable[[list[str], str | None], dict[str, str]] | None = None) -> Imported:
     """The environment fields a collection implies, in file-contract order, and what it cannot reproduce.
 
@@ -204,7 +204,8 @@ def to_environment(collection: Collection, *, name: str, only: str | None = None
     and python3, libssl, libsqlite3, libpq, tzdata, ...); ``all_system_packages``: every installed package
     whose priority is below 'important' instead. ``os``: the base image, when the collection cannot say.
     ``debian_index``: base image -> its mirror's PackageIndex (reprokit.collect.mirror), to replace pins the
-    mirror cannot serve; ``python_index``: (pins, 'X.Y' or None) -> {pin: problem}, to report missing and
+    mirror cannot serve; ``debian_settle``: (image, pins, installed, index) -> Settled, apt's own check that
+    the pins install together (reprokit.collect.settle.settle); ``python_index``: (pins, 'X.Y' or None) -> {pin: problem}, to report missing and
     yanked releases (reprokit.collect.pyindex.check_python_pins). Without them nothing is checked.
     ``collected_at``: when the collection was really taken (e.g. the ticket's time, with its time zone);
     the machine's own clock is compared with it, so a wrong clock can be carried over. Without it, nothing
@@ -219,7 +220,7 @@ def to_environment(collection: Collection, *, name: str, only: str | None = None
     context = ImportContext(collection.facts, collection.kind,
                             {"only": only, "system_packages": system_packages, "os": os,
                              "collected_at": collected_at, "all_system_packages": all_system_packages,
-                             "debian_index": debian_index, "python_index": python_index, "name": name})
+                             "debian_index": debian_index, "debian_settle": debian_settle, "python_index": python_index, "name": name})
     data: dict[str, Any] = context.data
     data["description"] = ""
     for aspect in ASPECTS:  # in registry order: os (and with it python) first

@@ -125,6 +125,9 @@ def read_package_index(image: str, *, engine=None, folder: Path | None = None, t
                        f"{tail}", hint="check the mirror is reachable from containers",
                        reproduce=f"docker run --rm {image} sh -c 'apt-get update && apt-cache policy'")
     index = PackageIndex.parse(image, result.stdout)
+    if not index.versions:  # apt-get update succeeded but listed nothing: never cache that as the suite's truth
+        raise RunError(f"the package index of {image} is empty", hint="check the image's apt sources",
+                       reproduce=f"docker run --rm {image} sh -c 'apt-get update && apt-cache policy'")
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(f".{os.getpid()}.tmp")
     temporary.write_text(json.dumps(index.versions))

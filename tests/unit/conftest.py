@@ -10,3 +10,11 @@ def image_use_records(tmp_path_factory, monkeypatch):
     folder = tmp_path_factory.mktemp("image-use")
     monkeypatch.setenv("REPROKIT_IMAGE_USE", str(folder))
     return folder
+
+
+@pytest.fixture(autouse=True)
+def build_logs_and_indexes(tmp_path_factory, monkeypatch):
+    """A failed build keeps its log (reprokit/image/build_errors.py) and import caches package indexes
+    (reprokit/collect/mirror.py); here, in folders of the test's own."""
+    monkeypatch.setenv("REPROKIT_BUILD_LOGS", str(tmp_path_factory.mktemp("build-logs")))
+    monkeypatch.setenv("REPROKIT_PACKAGE_INDEX", str(tmp_path_factory.mktemp("package-index")))
