@@ -25,7 +25,6 @@ PIP_PROBLEMS = (
      r"(?: \(from versions: (?P<versions>[^)]*)\))?", "no such release on the index"),
     (r"No matching distribution found for (?P<requirement>\S+)", "no such release on the index"),
 )
-LONG_STEP = 160  # a step longer than this is shown by its start and its word count
 
 
 @dataclass(frozen=True)
@@ -54,8 +53,9 @@ def explain(spec, step: str, log: list[str], error: str, *, hint: str | None, re
     problems = [p.line() for p in find_problems(spec, log, offers)]
     lines = [line for line in log if line.strip()][-tail:] + [error]
     inner = max(20, width - 4)
-    return BuildError(spec.name, short_step(step, max(20, width - 50)),
-                      [piece for line in lines for piece in fit(line, inner)],
+    head = len(f"building environment '{spec.name}' failed at step: ")
+    return BuildError(spec.name, short_step(step, max(30, width - head)),
+                      [piece for line in lines for piece in fit(clip(line, 2 * inner), inner)],
                       problems=[piece for line in problems for piece in fit(line, inner)],
                       log_file=fit_path(str(path), width - 13),
                       hint="\n".join(fit(hint, width - 6, indent="      ")) if hint else None,
@@ -151,11 +151,21 @@ def _shown(path: Path) -> str:
 
 
 def short_step(step: str, width: int) -> str:
-    """A Dockerfile step as a person reads it: first line only, and the start of a very long one."""
+    """A Dockerfile step as a person reads it: its first line, cut to ``width`` with its word count when longer."""
     first = step.splitlines()[0] if step else ""
-    if len(first) <= min(width, LONG_STEP):
+    if len(first) <= width:
         return first
-    return first[:max(20, min(width, LONG_STEP)) - 20].rstrip() + f" ... ({len(first.split())} words)"
+    suffix = f" ... ({len(first.split())} words)"
+    return first[:max(10, width - len(suffix))].rstrip() + suffix
+
+
+def clip(line: str, limit: int) -> str:
+    """A log line of at most ``limit`` characters: a longer one (a command naming 800 packages) is cut, and says
+    how long it was; the log file has it whole."""
+    if len(line) <= limit:
+        return line
+    note = f" ... ({len(line)} characters, whole in the full log)"
+    return line[:max(10, limit - len(note))] + note
 
 
 def fit(text: str, width: int, *, indent: str = "  ") -> list[str]:
