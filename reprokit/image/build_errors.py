@@ -15,11 +15,12 @@ from typing import Callable
 from reprokit.errors import BuildError
 
 APT_PROBLEMS = (
-    (r"E: Version '(?P<version>[^']+)' for '(?P<name>[^']+)' was not found", "version not in the suite"),
-    (r"E: Unable to locate package (?P<name>\S+)", "no such package in the suite"),
-    (r"E: Package '(?P<name>[^']+)' has no installation candidate", "no installation candidate"),
+    (r"Version '(?P<version>[^']+)' for '(?P<name>[^']+)' was not found", "version not in the suite"),
+    (r"Unable to locate package (?P<name>\S+)", "no such package in the suite"),
+    (r"Package '(?P<name>[^']+)' has no installation candidate", "no installation candidate"),
     (r"^\s*(?P<name>[a-z0-9][a-z0-9+.-]+) : Depends: (?P<depends>.+?)(?: but (?P<why>.+))?$", "unmet dependency"),
 )
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 PIP_PROBLEMS = (
     (r"Could not find a version that satisfies the requirement (?P<requirement>\S+)"
      r"(?: \(from versions: (?P<versions>[^)]*)\))?", "no such release on the index"),
@@ -49,11 +50,12 @@ def explain(spec, step: str, log: list[str], error: str, *, hint: str | None, re
     """The BuildError for a failed build of ``spec``: failing packages first, the log's last lines, the log file.
     ``offers``: package name -> what the base image's suite has of it."""
     width = width or shutil.get_terminal_size((100, 24)).columns
+    log = [ANSI.sub("", line) for line in log]  # docker colours apt's stderr, which splits 'E' from its message
     path = write_log(spec.name, step, log, error, folder=folder)
     problems = [p.line() for p in find_problems(spec, log, offers)]
     lines = [line for line in log if line.strip()][-tail:] + [error]
     inner = max(20, width - 4)
-    head = len(f"building environment '{spec.name}' failed at step: ")
+    head = len(f"error: building environment '{spec.name}' failed at step: ")  # as the CLI prints it
     return BuildError(spec.name, short_step(step, max(30, width - head)),
                       [piece for line in lines for piece in fit(clip(line, 2 * inner), inner)],
                       problems=[piece for line in problems for piece in fit(line, inner)],

@@ -430,8 +430,15 @@ def package_origins(names):
     policy (an empty list: no configured repository does; a .deb installed by hand, or a repository removed)."""
     if not names:
         return {}
+    return parse_origins(run(["apt-cache", "policy"]) or "", run(["apt-cache", "policy"] + sorted(names), timeout=300)
+                         or "", names)
+
+
+def parse_origins(sources, policies, names):
+    """``sources``: `apt-cache policy` (the package files and their release lines); ``policies``: `apt-cache
+    policy NAME...`; the version table line under the installed version names the files serving it."""
     releases, current = {}, None
-    for line in (run(["apt-cache", "policy"]) or "").splitlines():
+    for line in sources.splitlines():
         source = re.match(r"^\s*-?\d+ (\S+ \S+ \S+ Packages|\S+ \S+ Packages)$", line)
         if source:
             current = source.group(1)
@@ -440,9 +447,8 @@ def package_origins(names):
         elif current and line.strip().startswith("release "):
             fields = dict(p.split("=", 1) for p in line.strip()[8:].split(",") if "=" in p)
             releases[current].update(o=fields.get("o", ""), n=fields.get("n", "") or fields.get("a", ""))
-    text = run(["apt-cache", "policy"] + sorted(names), timeout=300) or ""
     origins, package, installed, version = {}, None, None, None
-    for line in text.splitlines():
+    for line in policies.splitlines():
         if re.match(r"^\S+:$", line):
             package, installed, version = line[:-1], None, None
             origins[package] = []
