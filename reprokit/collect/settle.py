@@ -13,6 +13,7 @@ import shlex
 from dataclasses import dataclass, field
 
 ROUNDS = 6
+PLATFORM = ("python3", "python3-venv")  # what the build's platform layer installs before the pins (aspects.python)
 UNMET = re.compile(r"^\s*(?:(?P<package>[a-z0-9][a-z0-9+.-]*(?::\S+)?) : )?\s*(?:Pre)?Depends: (?P<needs>\S+)"
                    r"(?: \((?P<relation>[<>=]+) (?P<version>[^)]+)\))?(?: but (?P<why>.+))?$")
 
@@ -45,6 +46,13 @@ def unmet_dependencies(text: str) -> list[Unmet]:
     return found
 
 
+def removals(text: str) -> list[Unmet]:
+    """Packages apt's simulation would remove to install the pins (`Remv NAME [VERSION]`): the platform layer's
+    python3-venv, say, whose python3.11 a pin downgrades; settled like an unmet dependency."""
+    return [Unmet(m.group(1).split(":")[0], m.group(1).split(":")[0], "=", m.group(2),
+                  "the pins would remove it") for m in re.finditer(r"^Remv (\S+) \[([^\]]+)\]", text, re.M)]
+
+
 def simulate_command(pins: list[str]) -> str:
     """The install the build runs (reprokit.aspects.python.apt_install), simulated, with apt's full explanation."""
     words = " ".join(shlex.quote(p) for p in pins)
@@ -73,34 +81,38 @@ def settle(image: str, pins: list[str], installed: dict[str, str], index, *, eng
     if not pins:
         return result
     with engine.start(image, ContainerConfig(labels={"reprokit.purpose": "apt-simulation"})) as container:
-        update = container.exec("apt-get update -qq", timeout=timeout)
+        # As the build does: python3 and its venv come first (the platform layer), the pins are installed after.
+        update = container.exec(f"apt-get update -qq && apt-get install -y -qq {' '.join(PLATFORM)} >/dev/null",
+                                timeout=timeout)
         if update.exit_code != 0:
             raise RunError(f"apt-get update failed in a container of {image}: {update.stderr.strip()[-300:]}",
                            reproduce=f"docker run --rm {image} apt-get update")
         for _ in range(ROUNDS):
             run = container.exec(simulate_command(result.pins), timeout=timeout)
-            if run.exit_code == 0:
+            removed = removals(run.stdout)
+            if run.exit_code == 0 and not removed:
                 result.remaining = []
                 return result
-            result.remaining = unmet_dependencies(run.stdout)
+            result.remaining = unmet_dependencies(run.stdout) + removed
             if not _settle_once(result, installed, index):
                 return result
     return result
 
 
 def _settle_once(result: Settled, installed: dict[str, str], index) -> bool:
-    """One round of changes for the unmet dependencies apt named; False when none could be made."""
+    """One round of changes for what apt named (unmet dependencies, removals); False when none could be made."""
     pinned = {p.split("=", 1)[0]: p.split("=", 1)[1] for p in result.pins if "=" in p}
     changed = False
     for unmet in result.remaining:
-        if unmet.needs not in pinned or not unmet.why.endswith("is to be installed"):
-            continue
         package = unmet.package
-        if package not in pinned and package in installed and index.has(package, installed[package]):
-            result.pins.append(f"{package}={installed[package]}")
-            result.added.append(package)
-            pinned[package] = installed[package]
-            changed = True
+        if unmet.why == "the pins would remove it" or (unmet.needs in pinned and unmet.why.endswith("is to be installed")):
+            if package not in pinned and package in installed and index.has(package, installed[package]):
+                result.pins.append(f"{package}={installed[package]}")  # keep the customer's whole set
+                result.added.append(package)
+                pinned[package] = installed[package]
+                changed = True
+                continue
+        if unmet.needs not in pinned or not unmet.why.endswith("is to be installed"):
             continue
         newest = index.newest(unmet.needs)
         if newest and newest != pinned[unmet.needs]:

@@ -139,3 +139,27 @@ def test_a_failed_build_lists_each_package_with_its_pin_and_fits_the_terminal(tm
     log = Path(flat.split("full log: ")[1].split()[0])
     assert log.is_file() and "reprokit-no-such-package" in log.read_text()
     assert "reproduce: reprokit env build bad" in flat
+
+
+def test_pins_apt_cannot_install_together_are_settled_before_the_spec_is_written(tmp_path):
+    """libpython3.11-dev pulls the mirror's newest zlib1g-dev, which wants the newest zlib1g: the customer's
+    older zlib1g stays pinned only if their zlib1g-dev is pinned too, which apt's simulation finds."""
+    project = a_project(tmp_path)
+    document = customer_collection()
+    facts = document["facts"]
+    facts["debian_packages"] = {"zlib1g": "1:1.2.13.dfsg-1", "zlib1g-dev": "1:1.2.13.dfsg-1",
+                                "libpython3.11-dev": "3.11.2-6+deb12u9"}
+    facts["debian_origins"] = {name: ["Debian/bookworm@deb.debian.org"] for name in facts["debian_packages"]}
+    facts["native_libraries"] = {"library_owners": {"/usr/lib/x86_64-linux-gnu/libz.so.1": "zlib1g"}}
+    (project / "mine.json").write_text(json.dumps(document))
+    imported = reprokit("env", "import", "mine.json", "--name", "cust", "--system-packages", "libpython3.11-dev",
+                        project=project)
+    assert imported.returncode == 0, imported.stderr
+    env = load_environment("cust", root=project)
+    assert set(env.system_packages) == {"libpython3.11-dev=3.11.2-6+deb12u9", "zlib1g=1:1.2.13.dfsg-1",
+                                        "zlib1g-dev=1:1.2.13.dfsg-1"}
+    side = (project / "environments" / "cust.system-packages.txt").read_text()
+    assert "pinned\tzlib1g-dev=1:1.2.13.dfsg-1\tpinned at the customer's version so that the chosen packages " \
+           "install together" in side
+    built = reprokit("env", "build", "cust", project=project)
+    assert built.returncode == 0, built.stdout + built.stderr

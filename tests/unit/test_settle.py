@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from reprokit.collect.mirror import PackageIndex
-from reprokit.collect.settle import Settled, Unmet, _settle_once, unmet_dependencies
+from reprokit.collect.settle import Settled, Unmet, _settle_once, removals, unmet_dependencies
 
 APT = """The following packages have unmet dependencies:
  zlib1g-dev : Depends: zlib1g (= 1:1.2.13.dfsg-1+deb12u1) but 1:1.2.13.dfsg-1 is to be installed
@@ -30,3 +30,12 @@ def test_a_package_the_customer_has_is_pinned_at_their_version_else_the_library_
                             "libssl-dev needs libssl3 (= 3.0.17-1~deb12u2) but 3.0.11-1~deb12u2 is to be installed"]
     result.remaining = [Unmet("libssl-dev", "libfoo", "", "", "it is not going to be installed")]
     assert not _settle_once(result, {}, INDEX)  # nothing pinned causes it: left for the build to explain
+
+
+def test_a_package_the_pins_would_remove_is_pinned_at_the_customers_version():
+    text = "Remv python3-venv [3.11.2-1+b1]\nInst python3.11 [3.11.2-6+deb12u9] (3.11.2-6+deb12u6 Debian:12)\n"
+    index = PackageIndex("debian:bookworm", {"python3-venv": {"3.11.2-1+b1": "bookworm"}})
+    result = Settled(["python3.11=3.11.2-6+deb12u6"], remaining=removals(text))
+    assert result.remaining == [Unmet("python3-venv", "python3-venv", "=", "3.11.2-1+b1", "the pins would remove it")]
+    assert _settle_once(result, {"python3-venv": "3.11.2-1+b1"}, index)
+    assert result.pins == ["python3.11=3.11.2-6+deb12u6", "python3-venv=3.11.2-1+b1"]
