@@ -178,10 +178,9 @@ def _settled(settled, reasons: dict[str, str], context: ImportContext) -> list[s
     """The pins apt's simulation settled on (reprokit.collect.settle), with why each change was made."""
     for package in settled.added:
         reasons[package] = "pinned at the customer's version so that the chosen packages install together"
-    for note in settled.notes:
-        context.inexact.append(note)
-        package = note.split()[2].rstrip(":")
-        context.comments.setdefault("system_packages", {})[package] = "customer: " + note.split("instead of ")[1]
+    for package, (customers, pinned, why) in settled.changed.items():
+        context.inexact.append(f"system package {package}: customer has {customers}; pinned {pinned}, because {why}")
+        context.comments.setdefault("system_packages", {})[package] = f"customer: {customers}, because {why}"
     if settled.remaining:
         context.lost.append("apt still cannot install the pins together: " +
                             "; ".join(u.describe() for u in settled.remaining))

@@ -64,7 +64,7 @@ class Settled:
     """The pins after settling, with what changed and why."""
 
     pins: list[str]
-    notes: list[str] = field(default_factory=list)  # "not exactly reproduced" lines
+    changed: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # package -> (customer's, pinned, why)
     added: list[str] = field(default_factory=list)  # packages pinned at the customer's version to keep the set whole
     remaining: list[Unmet] = field(default_factory=list)  # what apt still cannot do (the build will say so)
 
@@ -116,8 +116,8 @@ def _settle_once(result: Settled, installed: dict[str, str], index) -> bool:
             continue
         newest = index.newest(unmet.needs)
         if newest and newest != pinned[unmet.needs]:
-            result.notes.append(f"system package {unmet.needs}: pinned {newest} instead of {pinned[unmet.needs]}, "
-                                f"because {unmet.describe()}")
+            customers = result.changed.get(unmet.needs, (pinned[unmet.needs],))[0]
+            result.changed[unmet.needs] = (customers, newest, unmet.describe())
             result.pins = [f"{unmet.needs}={newest}" if p.split("=", 1)[0] == unmet.needs else p for p in result.pins]
             pinned[unmet.needs] = newest
             changed = True

@@ -26,8 +26,8 @@ def test_a_package_the_customer_has_is_pinned_at_their_version_else_the_library_
     assert _settle_once(result, {"zlib1g-dev": "1:1.2.13.dfsg-1"}, INDEX)
     assert result.pins == ["zlib1g=1:1.2.13.dfsg-1", "libssl3=3.0.17-1~deb12u2", "zlib1g-dev=1:1.2.13.dfsg-1"]
     assert result.added == ["zlib1g-dev"]
-    assert result.notes == ["system package libssl3: pinned 3.0.17-1~deb12u2 instead of 3.0.11-1~deb12u2, because "
-                            "libssl-dev needs libssl3 (= 3.0.17-1~deb12u2) but 3.0.11-1~deb12u2 is to be installed"]
+    assert result.changed == {"libssl3": ("3.0.11-1~deb12u2", "3.0.17-1~deb12u2", "libssl-dev needs libssl3 "
+                                          "(= 3.0.17-1~deb12u2) but 3.0.11-1~deb12u2 is to be installed")}
     result.remaining = [Unmet("libssl-dev", "libfoo", "", "", "it is not going to be installed")]
     assert not _settle_once(result, {}, INDEX)  # nothing pinned causes it: left for the build to explain
 

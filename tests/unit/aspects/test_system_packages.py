@@ -135,10 +135,12 @@ def test_a_local_build_newer_than_debians_is_not_taken_for_debians():
 def test_what_apts_simulation_settles_on_is_pinned_with_its_reason():
     def settle(image, pins, installed, index):
         return Settled([p for p in pins if not p.startswith("libffi8")] + ["libffi8=3.4.6-1"],
-                       notes=["system package libffi8: pinned 3.4.6-1 instead of 3.4.4-1, because libffi-dev needs "
-                              "libffi8 (= 3.4.6-1) but 3.4.4-1 is to be installed"])
+                       changed={"libffi8": ("3.4.4-1", "3.4.6-1", "libffi-dev needs libffi8 (= 3.4.6-1) but 3.4.4-1 "
+                                                "is to be installed")})
     fields, context = imported_host(debian_index=lambda image: MIRROR, debian_settle=settle)
     assert "libffi8=3.4.6-1" in fields["system_packages"] and fields["system_packages"] == \
         sorted(fields["system_packages"])
     assert context.comments["system_packages"]["libffi8"] == "customer: 3.4.4-1, because libffi-dev needs libffi8 " \
                                                              "(= 3.4.6-1) but 3.4.4-1 is to be installed"
+    assert "system package libffi8: customer has 3.4.4-1; pinned 3.4.6-1, because libffi-dev needs libffi8 " \
+           "(= 3.4.6-1) but 3.4.4-1 is to be installed" in context.inexact
