@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 ROUNDS = 6
@@ -69,34 +70,53 @@ class Settled:
     remaining: list[Unmet] = field(default_factory=list)  # what apt still cannot do (the build will say so)
 
 
-def settle(image: str, pins: list[str], installed: dict[str, str], index, *, engine=None,
-           timeout: float = 300) -> Settled:
-    """Run apt's simulation in one container of ``image`` until the pins install together (or nothing more can
-    be changed); ``installed``: the customer's versions; ``index``: the suite's PackageIndex."""
+@contextmanager
+def apt_container(image: str, *, engine=None, timeout: float = 300):
+    """A throwaway container of ``image`` with fresh package lists and the platform layer's packages installed,
+    as the build has them when it installs the pins; yields a function: pins -> (exit code, apt's output)."""
     from reprokit.engine import ContainerConfig, get_engine
     from reprokit.errors import RunError
 
     engine = engine or get_engine()
-    result = Settled(list(pins))
-    if not pins:
-        return result
     with engine.start(image, ContainerConfig(labels={"reprokit.purpose": "apt-simulation"})) as container:
-        # As the build does: python3 and its venv come first (the platform layer), the pins are installed after.
         update = container.exec(f"apt-get update -qq && apt-get install -y -qq {' '.join(PLATFORM)} >/dev/null",
                                 timeout=timeout)
         if update.exit_code != 0:
             raise RunError(f"apt-get update failed in a container of {image}: {update.stderr.strip()[-300:]}",
                            reproduce=f"docker run --rm {image} apt-get update")
+
+        def simulate(pins: list[str]) -> tuple[int, str]:
+            run = container.exec(simulate_command(pins), timeout=timeout)
+            return run.exit_code, run.stdout
+        yield simulate
+
+
+def settle(image: str, pins: list[str], installed: dict[str, str], index, *, engine=None,
+           timeout: float = 300) -> Settled:
+    """Run apt's simulation in one container of ``image`` until the pins install together (or nothing more can
+    be changed); ``installed``: the customer's versions; ``index``: the suite's PackageIndex."""
+    result = Settled(list(pins))
+    if not pins:
+        return result
+    with apt_container(image, engine=engine, timeout=timeout) as simulate:
         for _ in range(ROUNDS):
-            run = container.exec(simulate_command(result.pins), timeout=timeout)
-            removed = removals(run.stdout)
-            if run.exit_code == 0 and not removed:
+            code, output = simulate(result.pins)
+            removed = removals(output)
+            if code == 0 and not removed:
                 result.remaining = []
                 return result
-            result.remaining = unmet_dependencies(run.stdout) + removed
+            result.remaining = unmet_dependencies(output) + removed
             if not _settle_once(result, installed, index):
                 return result
     return result
+
+
+def explain_conflict(image: str, pins: list[str], *, engine=None) -> list[Unmet]:
+    """Why apt refused the pins ('you have held broken packages', which a quiet build log leaves at that): its
+    simulation in a container of ``image`` names each unmet dependency."""
+    with apt_container(image, engine=engine) as simulate:
+        code, output = simulate(pins)
+    return unmet_dependencies(output) + removals(output)
 
 
 def _settle_once(result: Settled, installed: dict[str, str], index) -> bool:

@@ -92,12 +92,13 @@ def build(spec: EnvironmentSpec, *, engine: Engine | None = None, on_line: Calla
         outcome = engine.build(rendering.dockerfile, rendering.context, tag=tag, labels=labels,
                                on_line=on_line or (lambda line: None))
     except BuildFailure as failure:
-        from reprokit.image.build_errors import explain, suite_offers
+        from reprokit.image.build_errors import explain, suite_conflicts, suite_offers
 
         tail = [line for line in failure.log if line.strip()][-LOG_TAIL:] + [failure.error]
         source = f"reprokit env build {spec.name}" if spec.source else "reprokit env render <the spec>"
         raise explain(spec, failure.step, failure.log, failure.error, hint=build_hint(tail, spec), reproduce=source,
-                      tail=LOG_TAIL, offers=suite_offers(engine, base_reference(spec))) from None
+                      tail=LOG_TAIL, offers=suite_offers(engine, base_reference(spec)),
+                      conflicts=suite_conflicts(engine, base_reference(spec))) from None
     _check_built(engine, spec, tag, remove=True)
     record_use(tag, outcome.image_id, kind=kind)
     return Image(tag, outcome.image_id, content_hash, built=True, cached_steps=outcome.cached_steps,

@@ -20,6 +20,7 @@ APT_PROBLEMS = (
     (r"Package '(?P<name>[^']+)' has no installation candidate", "no installation candidate"),
     (r"^\s*(?P<name>[a-z0-9][a-z0-9+.-]+) : Depends: (?P<depends>.+?)(?: but (?P<why>.+))?$", "unmet dependency"),
 )
+BROKEN = "you have held broken packages"  # apt's whole explanation under -qq
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 PIP_PROBLEMS = (
     (r"Could not find a version that satisfies the requirement (?P<requirement>\S+)"
@@ -45,14 +46,18 @@ class Problem:
 
 
 def explain(spec, step: str, log: list[str], error: str, *, hint: str | None, reproduce: str, tail: int,
-            offers: Callable[[str], str] | None = None, width: int | None = None,
-            folder: Path | None = None) -> BuildError:
+            offers: Callable[[str], str] | None = None, conflicts: Callable[[list[str]], list] | None = None,
+            width: int | None = None, folder: Path | None = None) -> BuildError:
     """The BuildError for a failed build of ``spec``: failing packages first, the log's last lines, the log file.
-    ``offers``: package name -> what the base image's suite has of it."""
+    ``offers``: package name -> what the base image's suite has of it; ``conflicts``: pins -> apt's unmet
+    dependencies (reprokit.collect.settle.Unmet), asked when apt only says it has 'held broken packages'."""
     width = width or shutil.get_terminal_size((100, 24)).columns
     log = [ANSI.sub("", line) for line in log]  # docker colours apt's stderr, which splits 'E' from its message
     path = write_log(spec.name, step, log, error, folder=folder)
-    problems = [p.line() for p in find_problems(spec, log, offers)]
+    found = find_problems(spec, log, offers)
+    if not found and conflicts and any(BROKEN in line for line in log):
+        found = conflict_problems(spec, conflicts, offers)
+    problems = [p.line() for p in found]
     lines = [line for line in log if line.strip()][-tail:] + [error]
     inner = max(20, width - 4)
     head = len(f"error: building environment '{spec.name}' failed at step: ")  # as the CLI prints it
@@ -100,6 +105,26 @@ def find_problems(spec, log: list[str], offers: Callable[[str], str] | None = No
                                       pin_location(spec, pin))
                 break
     return list(found.values())
+
+
+def conflict_problems(spec, conflicts: Callable[[list[str]], list], offers: Callable[[str], str] | None) -> list[Problem]:
+    """One Problem per unmet dependency apt's simulation names for the spec's pins (none when it cannot be run)."""
+    from reprokit.contract.values import debian_package_name
+
+    declared = {debian_package_name(p): p for p in spec.system_packages}
+    try:
+        unmet = conflicts(list(spec.system_packages))
+    except Exception:  # the explanation is extra: without it the error still stands, with its log
+        return []
+    return [Problem(u.needs, _wanted(declared.get(u.needs, u.needs), "="), u.describe(), _offered(offers, u.needs),
+                    pin_location(spec, declared[u.needs]) if u.needs in declared else "") for u in unmet]
+
+
+def suite_conflicts(engine, image: str) -> Callable[[list[str]], list]:
+    """pins -> the unmet dependencies apt's simulation finds for them on ``image``."""
+    from reprokit.collect.settle import explain_conflict
+
+    return lambda pins: explain_conflict(image, pins, engine=engine)
 
 
 def suite_offers(engine, image: str) -> Callable[[str], str]:

@@ -163,3 +163,16 @@ def test_pins_apt_cannot_install_together_are_settled_before_the_spec_is_written
            "install together" in side
     built = reprokit("env", "build", "cust", project=project)
     assert built.returncode == 0, built.stdout + built.stderr
+
+
+def test_a_build_apt_refuses_as_held_broken_names_the_conflicting_pin(tmp_path):
+    project = a_project(tmp_path)
+    (project / "environments" / "held.yaml").write_text(
+        "os: debian:bookworm\nsystem_packages:\n  - zlib1g=1:1.2.13.dfsg-1\n  - libpython3.11-dev\n")
+    built = reprokit("env", "build", "held", project=project, columns=100)
+    assert built.returncode != 0
+    flat = " ".join(built.stderr.split())
+    assert "you have held broken packages" in flat, built.stderr
+    assert "zlib1g 1:1.2.13.dfsg-1: zlib1g-dev needs zlib1g (= 1:1.2.13.dfsg-1+deb12u1) but 1:1.2.13.dfsg-1 is to " \
+           "be installed; offered: 1:1.2.13.dfsg-1+deb12u1 (bookworm-security), 1:1.2.13.dfsg-1 (bookworm) " \
+           "(environments/held.yaml:3)" in flat, built.stderr

@@ -73,3 +73,23 @@ def test_fit_breaks_long_words_and_keeps_short_lines():
     assert fit("short", 10) == ["short"]
     assert all(len(line) <= 10 for line in fit("x" * 35, 10))
     assert short_step("Step 1/2 : FROM debian:bookworm", 80) == "Step 1/2 : FROM debian:bookworm"
+
+
+def test_when_apt_only_says_held_broken_packages_its_simulation_names_the_conflict(tmp_path, monkeypatch):
+    from reprokit.collect.settle import Unmet
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "environments").mkdir()
+    (tmp_path / "environments" / "z.yaml").write_text(
+        "os: debian:bookworm\nsystem_packages: ['zlib1g=1:1.2.13.dfsg-1', libpython3.11-dev]\n")
+    asked = []
+
+    def conflicts(pins):
+        asked.append(pins)
+        return [Unmet("zlib1g-dev", "zlib1g", "=", "1:1.2.13.dfsg-1+deb12u1", "1:1.2.13.dfsg-1 is to be installed")]
+    error = explain(load_environment("z", root=tmp_path), "Step 4/9 : RUN apt-get install",
+                    ["E: Unable to correct problems, you have held broken packages."], "exit 100", hint=None,
+                    reproduce="reprokit env build z", tail=5, conflicts=conflicts, width=120, folder=tmp_path)
+    assert asked == [["zlib1g=1:1.2.13.dfsg-1", "libpython3.11-dev"]]
+    assert " ".join(error.problems) == ("zlib1g 1:1.2.13.dfsg-1: zlib1g-dev needs zlib1g (= 1:1.2.13.dfsg-1+deb12u1) "
+                                        "but 1:1.2.13.dfsg-1 is to be installed   (environments/z.yaml:2)")
