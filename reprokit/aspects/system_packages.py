@@ -88,7 +88,7 @@ class SystemPackages(Aspect):
         if len(outside) > len(foreign):
             names = sorted(p for p in outside if p not in chosen)
             lost.append(f"{len(names)} other installed package(s) from outside Debian, not pinned: "
-                        f"{', '.join(names[:12])}{', ...' if len(names) > 12 else ''}")
+                        f"{', '.join(_families(names))}")
         _summarise(context, installed, pins, reasons)
         return {"system_packages": pins}
 
@@ -153,8 +153,8 @@ def origin_of(package: str, version: str, origins: dict, index) -> str:
             newest = index.newest(package)
             if DEBIAN_VERSION.search(version) or compare_versions(version, newest) <= 0:
                 return "debian (a version no longer served)"
-        elif index is None and DEBIAN_VERSION.search(version):
-            return "debian (a version no longer served)"
+        elif index is None:  # nothing to tell by (--no-mirror-check): pinned as it is, the build will say
+            return "debian (origin unknown: not checked against the mirror)"
         return "local: no configured repository serves this version (installed from a file, or its repository removed)"
     return "debian (origin not collected)"
 
@@ -172,6 +172,16 @@ def _checked_pin(package: str, version: str, index, context: ImportContext) -> s
     context.inexact.append(f"system package {package}: customer has {version} ({why}); pinned {newest}")
     context.comments.setdefault("system_packages", {})[package] = f"customer: {version} ({why})"
     return f"{package}={newest}"
+
+
+def _families(names: list[str]) -> list[str]:
+    """Names with their plug-ins folded in: 'google-cloud-cli (+14 google-cloud-cli-*)', 'kubectl', 'nodejs'."""
+    roots = [n for n in names if not any(n.startswith(r + "-") for r in names if r != n)]
+    shown = []
+    for root in roots:
+        more = sum(1 for n in names if n.startswith(root + "-"))
+        shown.append(f"{root} (+{more} {root}-*)" if more else root)
+    return shown
 
 
 def _settled(settled, reasons: dict[str, str], context: ImportContext) -> list[str]:

@@ -95,7 +95,7 @@ def test_by_default_only_library_owners_and_behaviour_packages_are_pinned_and_th
 
 
 def test_a_package_from_another_repository_is_not_reproduced_and_says_how_to_have_it():
-    fields, context = imported_host(system_packages=["nodejs,kubectl"])
+    fields, context = imported_host(system_packages=["nodejs,kubectl"], debian_index=lambda image: MIRROR)
     assert not any(p.startswith(("nodejs", "kubectl")) for p in fields["system_packages"])
     outside = next(line for line in context.lost if "from outside Debian" in line)
     assert "nodejs 20.11.0-1nodesource1 (other repository deb.nodesource.com)" in outside
@@ -144,3 +144,14 @@ def test_what_apts_simulation_settles_on_is_pinned_with_its_reason():
                                                              "(= 3.4.6-1) but 3.4.4-1 is to be installed"
     assert "system package libffi8: customer has 3.4.4-1; pinned 3.4.6-1, because libffi-dev needs libffi8 " \
            "(= 3.4.6-1) but 3.4.4-1 is to be installed" in context.inexact
+
+
+def test_many_packages_of_one_vendor_are_folded_so_every_other_one_is_still_named():
+    cloud = {f"google-cloud-cli-{i}": "528.0.0-0" for i in range(14)}
+    facts = {**HOST, "debian_packages": {**HOST["debian_packages"], "google-cloud-cli": "528.0.0-0", **cloud},
+             "debian_origins": {**HOST["debian_origins"], "google-cloud-cli": [], **{k: [] for k in cloud}}}
+    fields, context = imported_host(facts, debian_index=lambda image: MIRROR)
+    line = next(line for line in context.lost if "other installed package(s)" in line)
+    assert line == ("17 other installed package(s) from outside Debian, not pinned: google-cloud-cli (+14 "
+                    "google-cloud-cli-*), kubectl, libssl-dev")  # nodejs, chosen (an extension loads its library), is listed apart
+    assert any(line.startswith("1 chosen system package(s) from outside Debian: nodejs") for line in context.lost)
