@@ -76,11 +76,15 @@ class BuildError(ReprokitError):
     """An image build failed; carries the failing step and the tail of the build log."""
 
     def __init__(self, environment: str, step: str, log_tail: list[str], *, hint: str | None = None,
-                 reproduce: str | None = None):
+                 reproduce: str | None = None, problems: list[str] = (), log_file: str | None = None):
         tail = "\n".join("    " + line for line in log_tail)
-        super().__init__(f"building environment '{environment}' failed at step: {step}\n  last log lines:\n{tail}",
+        failed = "".join(f"\n    {line}" for line in problems)
+        super().__init__(f"building environment '{environment}' failed at step: {step}" +
+                         (f"\n  what failed, one package per line:{failed}" if problems else "") +
+                         f"\n  last log lines:\n{tail}" + (f"\n  full log: {log_file}" if log_file else ""),
                          hint=hint, reproduce=reproduce)
         self.environment, self.step, self.log_tail = environment, step, log_tail
+        self.problems, self.log_file = list(problems), log_file
 
 
 class RunError(ReprokitError):

@@ -86,6 +86,9 @@ class ImportContext:
     lost: list[str] = field(default_factory=list)  # what a container cannot reproduce
     notes: list[str] = field(default_factory=list)  # how a value was derived, for the description
     data: dict = field(default_factory=dict)  # the fields imported so far (os before python, say)
+    inexact: list[str] = field(default_factory=list)  # imported, but not at the customer's exact value
+    comments: dict[str, dict[str, str]] = field(default_factory=dict)  # field -> item name -> YAML comment
+    side_files: dict[str, str] = field(default_factory=dict)  # written beside the spec: suffix -> text
 
 
 def mapping(value: Any) -> dict:

@@ -28,6 +28,7 @@ class Installer(str, Enum):
 
 
 PACKAGE_INSTALLERS = tuple(i.value for i in Installer)
+UNINSTALLABLE = ("missing", "python")  # problems (reprokit.collect.pyindex) that would fail the build
 
 
 class PythonPackages(Aspect):
@@ -102,7 +103,7 @@ class PythonPackages(Aspect):
             except ValueError as error:
                 lost.append(f"python package line {line!r}: {error}")
         if not only:
-            return {"python_packages": list(pins.values())}
+            return {"python_packages": _checked(list(pins.values()), context)}
         wanted = pip_requirement_name(only)
         requires = {k: v.get("requires", []) for k, v in mapping(python.get("distributions")).items()
                     if isinstance(v, dict)}
@@ -118,4 +119,23 @@ class PythonPackages(Aspect):
             if package not in closure:
                 closure.add(package)
                 todo += requires.get(package, [])
-        return {"python_packages": [pins[p] for p in sorted(closure) if p in pins]}
+        return {"python_packages": _checked([pins[p] for p in sorted(closure) if p in pins], context)}
+
+
+def _checked(pins: list[str], context: ImportContext) -> list[str]:
+    """The pins, checked with ``options['python_index']`` (pins, python 'X.Y' or None -> {pin: problem}) when
+    given: a missing release (or one for other Pythons only) is left out and listed, a yanked one kept (pip installs an exact pin even when
+    yanked) and listed; neither fails the build."""
+    check = context.options.get("python_index")
+    if not check or not pins:
+        return pins
+    python = context.data.get("python")
+    problems = check(pins, python if python and python != "system" else None)
+    for pin, problem in problems.items():
+        if problem.startswith(UNINSTALLABLE):
+            context.lost.append(f"python package {pin}: {problem}; not pinned (copy its wheel into the case, or "
+                                "point PIP_INDEX_URL at the index that has it)")
+        elif not problem.startswith("unchecked"):
+            context.inexact.append(f"python package {pin}: {problem}")
+            context.comments.setdefault("python_packages", {})[pip_requirement_name(pin)] = problem
+    return [pin for pin in pins if not problems.get(pin, "").startswith(UNINSTALLABLE)]

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import Enum
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from reprokit.errors import InvalidValue, ReprokitError, RunError, SpecError
 from reprokit.redact import Redaction, Summary, is_marker, redact, redact_text
@@ -61,6 +61,9 @@ class Imported:
     unreproducible: tuple[str, ...]
     placeholders: tuple[str, ...]
     redactions: Summary
+    inexact: tuple[str, ...] = ()  # imported, but not at the customer's exact value (the mirror moved on, say)
+    comments: dict = field(default_factory=dict)  # field -> item name -> YAML comment beside that item
+    side_files: dict = field(default_factory=dict)  # suffix -> text, written as environments/NAME.SUFFIX
 
 
 # -- the collector the customer runs -----------------------------------------------------------------------
@@ -210,12 +213,19 @@ def from_image(image: str, *, files: Iterable[str] = (), allow: Iterable[str] = 
 
 def to_environment(collection: Collection, *, name: str, only: str | None = None,
                    system_packages: Iterable[str] | None = None, os: str | None = None,
-                   collected_at: datetime | None = None) -> Imported:
+                   collected_at: datetime | None = None, all_system_packages: bool = False,
+                   debian_index: Callable[[str], Any] | None = None, debian_settle: Callable | None = None,
+                   python_index: Callable[[list[str], str | None], dict[str, str]] | None = None) -> Imported:
     """The environment fields a collection implies, in file-contract order, and what it cannot reproduce.
 
     ``only``: pin only that python package and its dependency closure. ``system_packages``: globs of Debian
-    packages to pin (default: every installed package whose priority is below 'important', i.e. what
-    was added to the base system). ``os``: the base image, when the collection cannot say.
+    packages to pin besides those the app can feel (the owners of the libraries its python extensions load,
+    and python3, libssl, libsqlite3, libpq, tzdata, ...); ``all_system_packages``: every installed package
+    whose priority is below 'important' instead. ``os``: the base image, when the collection cannot say.
+    ``debian_index``: base image -> its mirror's PackageIndex (reprokit.collect.mirror), to replace pins the
+    mirror cannot serve; ``debian_settle``: (image, pins, installed, index) -> Settled, apt's own check that
+    the pins install together (reprokit.collect.settle.settle); ``python_index``: (pins, 'X.Y' or None) -> {pin: problem}, to report missing and
+    yanked releases (reprokit.collect.pyindex.check_python_pins). Without them nothing is checked.
     ``collected_at``: when the collection was really taken (e.g. the ticket's time, with its time zone);
     the machine's own clock is compared with it, so a wrong clock can be carried over. Without it, nothing
     can tell: the collection's own timestamps come from the very clock in question.
@@ -228,8 +238,10 @@ def to_environment(collection: Collection, *, name: str, only: str | None = None
                            hint="give one, e.g. datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc)")
     context = ImportContext(collection.facts, collection.kind,
                             {"only": only, "system_packages": system_packages, "os": os,
-                             "collected_at": collected_at})
-    data: dict[str, Any] = {"description": ""}
+                             "collected_at": collected_at, "all_system_packages": all_system_packages,
+                             "debian_index": debian_index, "debian_settle": debian_settle, "python_index": python_index, "name": name})
+    data: dict[str, Any] = context.data
+    data["description"] = ""
     for aspect in ASPECTS:  # in registry order: os (and with it python) first
         data.update(aspect.from_collection(context))
     facts, lost = collection.facts, context.lost
@@ -237,10 +249,12 @@ def to_environment(collection: Collection, *, name: str, only: str | None = None
     placeholders = [f"env.{k}" for k, v in data["env"].items() if is_marker(v)]
     placeholders += [f"files.{p}" for p, text in data["files"].items() if "<redacted:" in text]
     data["description"] = _description(collection, name, lost, placeholders) + \
+        ("\nNot exactly reproduced: " + "; ".join(context.inexact) + "." if context.inexact else "") + \
         ("\nDerived: " + "; ".join(context.notes) + "." if context.notes else "")
     data = {k: v for k, v in data.items() if v not in (None, [], {}) or k == "limits"}
     data = {k: data[k] for k in _contract_order(data)}
-    return Imported(data, tuple(lost), tuple(placeholders), collection.redactions)
+    return Imported(data, tuple(lost), tuple(placeholders), collection.redactions, tuple(context.inexact),
+                    context.comments, context.side_files)
 
 
 def _host_only(facts: dict, data: dict) -> list[str]:
@@ -310,6 +324,7 @@ def write_environment(imported: Imported, *, name: str, root: Path | str | None 
     for place in imported.placeholders:
         key, _, item = place.partition(".")
         document[key].yaml_add_eol_comment("REDACTED by the collector: replace with a test value", item)
+    _comment_items(document, imported.comments)
     document.yaml_set_start_comment("Written by 'reprokit env import'. Check the description: it lists what a "
                                     "container cannot reproduce.")
     yaml = YAML()
@@ -317,8 +332,28 @@ def write_environment(imported: Imported, *, name: str, root: Path | str | None 
     yaml.width = 120
     text = io.StringIO()
     yaml.dump(document, text)
-    return write_checked(path, text.getvalue(), force=force, shown=project.show(path),
-                         check=lambda: load_environment(name, root=project.root))
+    written = write_checked(path, text.getvalue(), force=force, shown=project.show(path),
+                            check=lambda: load_environment(name, root=project.root))
+    for suffix, content in imported.side_files.items():
+        (project.environments / f"{name}.{suffix}").write_text(content, encoding="utf-8")
+    return written
+
+
+def _comment_items(document: Any, comments: dict) -> None:
+    """A comment beside each list item named in ``comments`` (field -> package name -> text)."""
+    from ruamel.yaml.comments import CommentedSeq
+
+    from reprokit.aspects.registry import spec_fields
+
+    for key, notes in comments.items():
+        if key not in document:
+            continue
+        name_of = spec_fields()[key].name_of
+        items = CommentedSeq(document[key])
+        for at, item in enumerate(items):
+            if name_of(item) in notes:
+                items.yaml_add_eol_comment(notes[name_of(item)], at)
+        document[key] = items
 
 
 def _block(value: Any) -> Any:

@@ -12,7 +12,7 @@ from typing import Callable, Literal
 from reprokit import __version__
 from reprokit.aspects.arch import MACHINES, base_reference, declared_image, foreign
 from reprokit.engine import BuildFailure, Engine, get_engine
-from reprokit.errors import BuildError, EngineError
+from reprokit.errors import EngineError
 from reprokit.image import registry
 from reprokit.image.base import check_architecture
 from reprokit.image.render import Rendering, render
@@ -109,10 +109,13 @@ def _provide(spec: EnvironmentSpec, rendering: Rendering, content_hash: str, tag
         outcome = engine.build(rendering.dockerfile, rendering.context, tag=tag, labels=labels,
                                on_line=on_line or (lambda line: None))
     except BuildFailure as failure:
+        from reprokit.image.build_errors import explain, suite_conflicts, suite_offers
+
         tail = [line for line in failure.log if line.strip()][-LOG_TAIL:] + [failure.error]
-        hint = build_hint(tail, spec)
         source = f"reprokit env build {spec.name}" if spec.source else "reprokit env render <the spec>"
-        raise BuildError(spec.name, failure.step, tail, hint=hint, reproduce=source) from None
+        raise explain(spec, failure.step, failure.log, failure.error, hint=build_hint(tail, spec), reproduce=source,
+                      tail=LOG_TAIL, offers=suite_offers(engine, base_reference(spec)),
+                      conflicts=suite_conflicts(engine, base_reference(spec))) from None
     _check_built(engine, spec, tag, remove=True)
     registry.push(engine, tag)
     record_use(tag, outcome.image_id, kind=kind)

@@ -20,3 +20,11 @@ def no_registry(monkeypatch):
     monkeypatch.delenv("REPROKIT_REGISTRY", raising=False)
     monkeypatch.setattr(registry, "_current", None)
     monkeypatch.setattr(registry, "_chosen", True)
+
+
+@pytest.fixture(autouse=True)
+def build_logs_and_indexes(tmp_path_factory, monkeypatch):
+    """A failed build keeps its log (reprokit/image/build_errors.py) and import caches package indexes
+    (reprokit/collect/mirror.py); here, in folders of the test's own."""
+    monkeypatch.setenv("REPROKIT_BUILD_LOGS", str(tmp_path_factory.mktemp("build-logs")))
+    monkeypatch.setenv("REPROKIT_PACKAGE_INDEX", str(tmp_path_factory.mktemp("package-index")))

@@ -39,7 +39,7 @@ def imported(text: str, **options):
 def test_a_collection_becomes_a_normalized_environment():
     data = imported(collection()).data
     assert data["os"] == "debian:bullseye" and data["python"] == "3.9"
-    assert data["system_packages"] == ["sqlite3=3.34.1-3"]  # bash is part of the base system
+    assert data["system_packages"] == ["sqlite3=3.34.1-3"]  # bash: nothing the app's python loads
     assert data["python_packages"] == ["Jinja2==2.11.3"]
     assert data["timezone"] == "Asia/Kolkata" and data["locale"] == "de_DE.UTF-8" and data["user"] == "1001:1001"
     assert data["limits"] == {"memory": "256m", "cpus": 1.5, "pids": None}
@@ -83,8 +83,11 @@ def test_only_pins_the_dependency_closure_of_one_package():
         imported(text, only="Flask")
 
 
-def test_system_package_globs_replace_the_default_choice():
-    assert imported(collection(), system_packages=["ba*"]).data["system_packages"] == ["bash=5.1-2"]
+def test_named_system_packages_are_pinned_besides_what_the_app_feels():
+    assert imported(collection(), system_packages=["ba*"]).data["system_packages"] == ["bash=5.1-2", "sqlite3=3.34.1-3"]
+    listing = collection(debian_packages={"sqlite3": "3.34.1-3", "bash": "5.1-2", "curl": "7.74.0-1.3"})
+    assert imported(listing, system_packages=["bash,curl"]).data["system_packages"] == \
+        ["bash=5.1-2", "curl=7.74.0-1.3", "sqlite3=3.34.1-3"]
 
 
 def test_a_pip_freeze_file_becomes_pinned_python_packages():

@@ -109,7 +109,7 @@ def test_the_collector_is_python_36_code_with_the_standard_library_only():
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert imported <= {"argparse", "fnmatch", "hashlib", "json", "os", "platform", "re", "subprocess", "sys",
-                        "time", "resource", "pwd"}
+                        "time", "resource", "pwd", "struct"}
     assert "capture_output" not in source and "text=True" not in source  # both are Python 3.7+
 
 

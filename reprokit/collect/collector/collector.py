@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import re
+import struct
 import subprocess
 import sys
 import time
@@ -44,7 +45,7 @@ ASSIGNMENT = "^[ \t]*(export[ \t]+)?[\"']?[A-Za-z0-9_.-]+[\"']?[ \t]*[:=][ \t]*"
 # Maps whose keys are package or program names, host names, mount points or certificate file names, never
 # secret names (an /etc/hosts entry 'auth.acme.internal' keeps its address; its value is still scanned).
 NAME_SAFE = ("debian_packages", "debian_priorities", "rpm_packages", "pythons", "distributions", "etc_hosts",
-             "tmpfs_mounts", "extra_ca_certificates")
+             "tmpfs_mounts", "extra_ca_certificates", "library_owners")
 # Maps of PEM texts whose certificate blocks are public: private keys in them are still redacted, and the value
 # patterns apply everywhere except inside a certificate's base64 (where 'AKIA' + 16 capitals can occur by chance).
 PUBLIC_PEM = ("extra_ca_certificates",)
@@ -243,7 +244,8 @@ for folder in sys.path:
         requires = sorted(set(re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9._-]+", r).group(0)).lower()
                               for r in get("requires-dist") if "extra ==" not in r and re.match(r"[A-Za-z0-9]", r)))
         out.setdefault(key, {"version": (get("version") or [""])[0], "requires": requires})
-print(json.dumps({"executable": sys.executable, "version": "%d.%d.%d" % sys.version_info[:3], "distributions": out}))
+print(json.dumps({"executable": sys.executable, "version": "%d.%d.%d" % sys.version_info[:3], "distributions": out,
+                  "sys_path": [p for p in sys.path if p]}))
 """
 
 
@@ -270,6 +272,196 @@ def debian_packages(pattern):
             out[parts[1]] = parts[2]
             priorities[parts[1]] = parts[3]
     return out, priorities
+
+
+# -- native libraries and package origins (issue 15: pin what the app can feel, from where it came) ---------
+
+DT_NEEDED, DT_STRTAB, DT_RPATH, DT_RUNPATH = 1, 5, 15, 29
+SCAN_LIMIT = 20000  # ELF files read per collection at most: a huge tree must not stall the customer's machine
+
+
+def elf_dynamic(path):
+    """(64-bit?, needed sonames, rpath/runpath folders) of an ELF file from its dynamic segment, as the loader
+    reads it (program headers, not sections); None when it is not a dynamically linked ELF file."""
+    with open(path, "rb") as handle:
+        head = handle.read(64)
+        if len(head) < 52 or head[:4] != b"\x7fELF" or head[4] not in (1, 2) or head[5] not in (1, 2):
+            return None
+        wide, order = head[4] == 2, "<" if head[5] == 1 else ">"
+        offset, size, count = struct.unpack_from(order + ("Q14xHH" if wide else "I10xHH"), head, 32 if wide else 28)
+        handle.seek(offset)
+        table = handle.read(size * count)
+        header = order + ("IIQQQQ" if wide else "IIIIII")
+        loads, dynamic = [], None
+        for i in range(count):
+            fields = struct.unpack_from(header, table, i * size)
+            kind, offset_, vaddr, filesz = (fields[0], fields[2], fields[3], fields[5]) if wide else \
+                (fields[0], fields[1], fields[2], fields[4])
+            if kind == 1:
+                loads.append((vaddr, offset_, filesz))
+            elif kind == 2:
+                dynamic = (offset_, filesz)
+        if dynamic is None:
+            return None
+        handle.seek(dynamic[0])
+        raw = handle.read(dynamic[1])
+        entry = order + ("qQ" if wide else "iI")
+        step = struct.calcsize(entry)
+        tags = [struct.unpack_from(entry, raw, i) for i in range(0, len(raw) - step + 1, step)]
+        table_at = next((value for tag, value in tags if tag == DT_STRTAB), None)
+        where = next((o + table_at - v for v, o, n in loads if table_at is not None and v <= table_at < v + n), None)
+        if where is None:
+            return None
+
+        def string(index):
+            handle.seek(where + index)
+            return handle.read(4096).split(b"\0", 1)[0].decode("utf-8", "replace")
+
+        needed = [string(value) for tag, value in tags if tag == DT_NEEDED]
+        paths = [string(value) for tag, value in tags if tag in (DT_RPATH, DT_RUNPATH)]
+    origin = os.path.dirname(os.path.abspath(path))
+    folders = [p.replace("$ORIGIN", origin).replace("${ORIGIN}", origin) for text in paths for p in text.split(":") if p]
+    return wide, needed, folders
+
+
+def library_cache():
+    """{(soname, 64-bit?): path} from `ldconfig -p`, the loader's own cache."""
+    found = {}
+    for line in (run(["ldconfig", "-p"]) or run(["/sbin/ldconfig", "-p"]) or "").splitlines():
+        match = re.match(r"^\s+(\S+) \(([^)]*)\) => (\S+)$", line)
+        if match:
+            found.setdefault((match.group(1), "64" in match.group(2)), match.group(3))
+    return found
+
+
+DEFAULT_LIBRARY_FOLDERS = ("/lib/%s-linux-gnu" % platform.machine(), "/usr/lib/%s-linux-gnu" % platform.machine(),
+                           "/lib64", "/usr/lib64", "/lib", "/usr/lib")
+
+
+def resolve_library(soname, wide, folders, cache):
+    """Where the loader finds ``soname``: rpath/runpath folders, its cache, then the default folders."""
+    if "/" in soname:
+        return soname if os.path.exists(soname) else None
+    for folder in folders:
+        if os.path.exists(os.path.join(folder, soname)):
+            return os.path.normpath(os.path.join(folder, soname))
+    if (soname, wide) in cache:
+        return cache[(soname, wide)]
+    return next((os.path.join(f, soname) for f in DEFAULT_LIBRARY_FOLDERS if os.path.exists(os.path.join(f, soname))),
+                None)
+
+
+def dpkg_owners():
+    """{path: Debian package} for the shared libraries dpkg installed (from /var/lib/dpkg/info/*.list)."""
+    folder, owners = "/var/lib/dpkg/info", {}
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return owners
+    for name in names:
+        if name.endswith(".list"):
+            package = name[:-5].split(":", 1)[0]
+            for line in (read(os.path.join(folder, name), 8 << 20) or "").splitlines():
+                if ".so" in line:
+                    owners.setdefault(line, package)
+    return owners
+
+
+def owner_of(path, owners):
+    """The package owning ``path``, looked up as installed, resolved, and across the /usr merge."""
+    for candidate in (path, os.path.realpath(path)):
+        for variant in (candidate, candidate[4:] if candidate.startswith("/usr/") else "/usr" + candidate):
+            if variant in owners:
+                return owners[variant]
+    return ""
+
+
+def extension_files(folders):
+    """ELF shared objects under the interpreter's sys.path folders (extension modules and the libraries wheels
+    bundle with them), plus the interpreter itself; zips and the current folder are skipped."""
+    seen, found = set(), []
+    for folder in folders:
+        if not os.path.isdir(folder):
+            continue
+        for root, dirs, names in os.walk(folder):
+            real = os.path.realpath(root)
+            if real in seen:
+                dirs[:] = []
+                continue
+            seen.add(real)
+            dirs.sort()
+            found += [os.path.join(root, n) for n in sorted(names) if n.endswith(".so") or ".so." in n]
+            if len(found) >= SCAN_LIMIT:
+                return found[:SCAN_LIMIT]
+    return found
+
+
+def native_libraries(python):
+    """For each extension module the interpreter can load: the libraries it links (DT_NEEDED, resolved as the
+    loader would), and the Debian package owning each library ('' when none does: bundled or self-built; the
+    links of those are followed too, so a self-built libpython's libssl is found)."""
+    cache, owners = library_cache(), dpkg_owners()
+    extensions, library_owners = {}, {}
+    todo = [python.get("executable") or sys.executable] + extension_files(python.get("sys_path") or [])
+    while todo:
+        path = todo.pop(0)
+        try:
+            elf = elf_dynamic(path)
+        except (OSError, struct.error, ValueError):
+            continue
+        if elf is None:
+            continue
+        wide, needed, folders = elf
+        linked = []
+        for soname in needed:
+            found = resolve_library(soname, wide, folders, cache)
+            linked.append(found or soname + " (not found)")
+            if found and found not in library_owners:
+                library_owners[found] = owner_of(found, owners)
+                if not library_owners[found] and found not in extensions:  # self-built (libpython): its links too
+                    todo.append(found)
+        if linked:
+            extensions[path] = linked
+    return {"extensions": extensions, "library_owners": library_owners}
+
+
+def package_origins(names):
+    """{package: ["Origin/suite@host", ...]}: the repositories that serve the installed version, from apt's
+    policy (an empty list: no configured repository does; a .deb installed by hand, or a repository removed)."""
+    if not names:
+        return {}
+    return parse_origins(run(["apt-cache", "policy"]) or "", run(["apt-cache", "policy"] + sorted(names), timeout=300)
+                         or "", names)
+
+
+def parse_origins(sources, policies, names):
+    """``sources``: `apt-cache policy` (the package files and their release lines); ``policies``: `apt-cache
+    policy NAME...`; the version table line under the installed version names the files serving it."""
+    releases, current = {}, None
+    for line in sources.splitlines():
+        source = re.match(r"^\s*-?\d+ (\S+ \S+ \S+ Packages|\S+ \S+ Packages)$", line)
+        if source:
+            current = source.group(1)
+            host = re.match(r"^[a-z+]+://(?:[^@/]*@)?([^/:]+)", current)
+            releases[current] = {"host": host.group(1) if host else "", "o": "", "n": ""}
+        elif current and line.strip().startswith("release "):
+            fields = dict(p.split("=", 1) for p in line.strip()[8:].split(",") if "=" in p)
+            releases[current].update(o=fields.get("o", ""), n=fields.get("n", "") or fields.get("a", ""))
+    origins, package, installed, version = {}, None, None, None
+    for line in policies.splitlines():
+        if re.match(r"^\S+:$", line):
+            package, installed, version = line[:-1], None, None
+            origins[package] = []
+        elif package and line.strip().startswith("Installed:"):
+            installed = line.split(":", 1)[1].strip()
+        elif package and re.match(r"^ (\*\*\*|   ) \S+ -?\d+$", line):
+            version = line.split()[-2]
+        elif package and version == installed and re.match(r"^\s+-?\d+ \S", line):
+            source = line.split(None, 1)[1].strip()
+            if source in releases:
+                r = releases[source]
+                origins[package].append("%s/%s@%s" % (r["o"] or "unknown", r["n"] or source.split()[1], r["host"]))
+    return {name: origins[name] for name in names if name in origins}
 
 
 def rpm_packages(pattern):
@@ -451,15 +643,18 @@ def _or_unreadable(text):
 def collect(options):
     python = options.python or (os.path.join(options.venv, "bin", "python") if options.venv else sys.executable)
     packages, priorities = debian_packages(options.packages)
+    interpreter = python_facts(python)
     facts = {
         "os_release": os_release(),
         "kernel": platform.release(),
         "arch": platform.machine(),
         "libc": " ".join(platform.libc_ver()).strip(),
         "pythons": pythons(),
-        "python": python_facts(python),
+        "python": interpreter,
+        "native_libraries": guarded(lambda: native_libraries(interpreter), {}),
         "debian_packages": packages,
         "debian_priorities": priorities,
+        "debian_origins": guarded(lambda: package_origins(sorted(packages)), {}),
         "rpm_packages": rpm_packages(options.packages),
         "env": dict(os.environ),
         "locale": {k: os.environ[k] for k in ("LANG", "LC_ALL", "LC_CTYPE", "LANGUAGE") if k in os.environ},
