@@ -70,7 +70,8 @@ def test_build_passes_log_lines_on():
     assert lines and lines[0].startswith("Step 1/")
 
 
-def test_build_failure_becomes_build_error_with_step_tail_and_hint():
+def test_build_failure_becomes_build_error_with_step_tail_and_hint(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")  # the step is cut to the terminal's width (image/build_errors.py)
     log = [f"noise {i}" for i in range(40)] + ["", "E: Unable to locate package sqlite9"]
     failure = BuildFailure("Step 3/6 : RUN apt-get install sqlite9", log,
                            "The command '/bin/sh -c apt-get install sqlite9' returned a non-zero code: 100")
