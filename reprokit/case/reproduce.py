@@ -279,8 +279,9 @@ def facts(spec: EnvironmentSpec, image: Image, *, engine: Engine, config, cache:
     which fully determine them on this host, so only the first run of an image pays for them."""
     settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "labels"}
     # The script too: facts cached by an older reprokit lack what a newer script reads (e.g. `emulated`).
+    # A backend that runs elsewhere (swarm) keeps facts of its own: they are read where its runs happen.
     key = hashlib.sha256(f"{image.id}|{json.dumps(settings, sort_keys=True, default=str)}|{step_prelude(spec)}|"
-                         f"{facts_script()}".encode()).hexdigest()[:32]
+                         f"{facts_script()}{getattr(engine, 'facts_scope', '')}".encode()).hexdigest()[:32]
     path = cache / f"{key}.json" if cache else None
     if path is not None:
         try:

@@ -200,6 +200,8 @@ def replay(paths: List[str] = typer.Argument(None, help="case folders, case.yaml
            dry_run: bool = typer.Option(False, "--dry-run", help="list the cases (with --shard: this shard's, "
                                                                  "with their image group and estimate); run none"),
            junit_xml: Optional[Path] = typer.Option(None, "--junit-xml", help="write a JUnit XML report"),
+           backend: str = typer.Option("local", "--backend", help="where each environment run happens: local (a "
+                                       "container on this engine) or swarm (a replicated job on its Docker Swarm)"),
            as_json: bool = typer.Option(False, "--json"),
            project: Optional[str] = ProjectOption):
     from reprokit.case.replay import replay_cases, summary_table, write_junit
@@ -213,6 +215,11 @@ def replay(paths: List[str] = typer.Argument(None, help="case folders, case.yaml
                            hint="add --shard I/N, or --dry-run to see the estimates")
     if dry_run:
         raise typer.Exit(_list_shard(paths or [], chosen or (1, 1), durations_from or [], project, as_json))
+    if backend != "local":
+        from reprokit.engine import set_engine
+        from reprokit.engine.backends import open_backend
+
+        set_engine(open_backend(backend))
     results = replay_cases(paths or [], project=project, jobs=jobs, shard=chosen, durations_from=durations_from or [],
                            on_plan=lambda plan: err.print(plan.describe(chosen[0]), markup=False, soft_wrap=True))
     if as_json:

@@ -38,6 +38,7 @@ _live: set[str] = set()
 _networks: set[str] = set()  # networks this process made and has not removed yet
 _creating = 0
 _live_lock = threading.Lock()
+CLEANUPS: list[Callable[[], None]] = []  # other backends' clean-ups (engine/swarm.py), run before this one's
 
 
 class DockerEngine:
@@ -437,6 +438,8 @@ def _text(data: bytes | None) -> str:
 
 def _cleanup_session() -> None:
     """Remove every container this process started and has not removed yet."""
+    for cleanup in CLEANUPS:
+        cleanup()
     if not _live and not _creating and not _networks:
         return  # every container and network went through its context manager, which removed it
     try:
