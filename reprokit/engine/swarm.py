@@ -247,9 +247,14 @@ class SwarmEngine(DockerEngine):
                 self._remove_network(network)
 
     def _remove_network(self, network: str) -> None:
+        """Remove an overlay network, first disconnecting what is still attached (a service container whose
+        removal is under way in another thread, on an interrupt); Swarm releases a job's endpoint a little
+        after the job is removed, so "in use" is retried for a while."""
         deadline = time.monotonic() + NETWORK_RELEASE_S
         while True:
             try:
+                for container in self.api.inspect_network(network).get("Containers") or {}:
+                    _quietly(lambda c: self.api.disconnect_container_from_network(c, network, force=True), container)
                 self.api.remove_network(network)
                 return
             except NotFound:
