@@ -1,4 +1,4 @@
-"""The Swarm backend's pure parts: a ContainerConfig as a job's task, and the backend registry."""
+"""The Swarm backend's pure parts (reprokit/engine/swarm.py, backends.py): a ContainerConfig as a job's task, and the registry."""
 from __future__ import annotations
 
 import pytest
