@@ -29,12 +29,16 @@ WRAPPER = f"""
 input=$0 collect=$1
 shift
 if [ -n "$input" ]; then
-  tar -xf "$input" -C / || {{ echo "reprokit: could not unpack the case's files into the job's container" >&2; exit {UNPACK_FAILED}; }}
+  tar -xf "$input" -C / || {{
+    echo "reprokit: could not unpack the case's files into the job's container" >&2
+    exit {UNPACK_FAILED}
+  }}
 fi
 "$@"
 code=$?
 if [ -n "$collect" ]; then
-  ooms=$(cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null | awk '$1 == "oom_kill" {{n += $2}} END {{print n + 0}}')
+  ooms=$(cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null |
+    awk '$1 == "oom_kill" {{n += $2}} END {{print n + 0}}')
   echo "{BEGIN} $code $ooms"
   if cd "${{collect%/*}}/" 2>/dev/null; then tar -cf - "${{collect##*/}}" | base64; fi
   echo "{END}"

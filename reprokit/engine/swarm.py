@@ -320,7 +320,8 @@ class JobBox:
 
 def task_template(image: str, config: ContainerConfig, command: list[str], *, labels: dict[str, str],
                   inputs: ConfigReference | None = None, networks: list | None = None,
-                  user: str | None = None, workdir: str | None = None, env: dict[str, str] | None = None) -> TaskTemplate:
+                  user: str | None = None, workdir: str | None = None,
+                  env: dict[str, str] | None = None) -> TaskTemplate:
     """The job's task: what ``config`` gives a local container, in Swarm's terms. Swarm 1.41 has no shm size (a
     tmpfs at /dev/shm instead), no swap limit, and mounts its tmpfs noexec."""
     mounts = [Mount(path, None, type="tmpfs", tmpfs_size=size_bytes(size)) for path, size in config.tmpfs.items()]

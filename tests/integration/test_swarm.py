@@ -134,7 +134,8 @@ def wait_for_job(api, process: subprocess.Popen) -> None:
     def running() -> bool:
         if process.poll() is not None:
             pytest.fail(f"reprokit exited early ({process.returncode}): {process.stderr.read()[-2000:]}")
-        return any(task["Status"]["State"] == "running" for service in labelled(api, owner_pid=str(process.pid))["services"]
+        services = labelled(api, owner_pid=str(process.pid))["services"]
+        return any(task["Status"]["State"] == "running" for service in services
                    for task in api.tasks(filters={"service": service["ID"]}))
     wait_for(running, timeout=600, what=f"a running job of pid {process.pid}")
 

@@ -1,4 +1,5 @@
-"""The Swarm backend's pure parts (reprokit/engine/swarm.py, backends.py): a ContainerConfig as a job's task, and the registry."""
+"""The Swarm backend's pure parts (engine/swarm.py, engine/backends.py): a ContainerConfig as a job's task, and
+the registry of backends."""
 from __future__ import annotations
 
 import pytest
@@ -48,3 +49,14 @@ def test_the_registry_names_a_module_and_class_per_backend_and_refuses_unknown_n
     assert set(BACKENDS) == {"local", "swarm"}
     with pytest.raises(InvalidValue, match="local .*swarm"):
         open_backend("kubernetes")
+
+
+def test_an_unknown_backend_is_a_user_mistake_naming_the_backends(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "reprokit", "replay", "--backend", "kubernetes", "-C", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "'kubernetes' is not a backend" in done.stderr and "swarm" in done.stderr
+    assert "Traceback" not in done.stderr
