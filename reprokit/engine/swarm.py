@@ -29,7 +29,8 @@ from reprokit.contract.values import size_bytes
 from reprokit.engine import docker as local
 from reprokit.engine.docker import DockerEngine, _tar
 from reprokit.engine.job import INPUT, UNPACK_FAILED, parse_results, wrap
-from reprokit.engine.protocol import KILL_GRACE_S, LABELS, SESSION, BatchOutcome, ContainerConfig, RunResult, timed_out
+from reprokit.engine.protocol import (KILL_GRACE_S, LABELS, SESSION, BatchOutcome, ContainerConfig, RunResult,
+                                      owner_alive, timed_out)
 from reprokit.errors import EngineError, RunError
 
 POLL_S = 0.1
@@ -272,8 +273,8 @@ class SwarmEngine(DockerEngine):
         services = [("service", s["ID"], s["Spec"].get("Labels") or {}) for s in self.api.services(filters=selector)]
         configs = [("config", c["ID"], c["Spec"].get("Labels") or {}) for c in self.api.configs(filters=selector)]
         local_ones = super().leftovers(include_live=include_live)
-        return [f for f in services if include_live or not local.owner_alive(f[2])] + local_ones + \
-               [f for f in configs if include_live or not local.owner_alive(f[2])]
+        return [f for f in services if include_live or not owner_alive(f[2])] + local_ones + \
+               [f for f in configs if include_live or not owner_alive(f[2])]
 
     def remove(self, kind: str, resource_id: str) -> None:
         if kind == "service":
