@@ -7,8 +7,11 @@ import json
 import signal
 import subprocess
 import textwrap
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from conftest import REPROKIT, ROOT, wait_for
@@ -65,9 +68,27 @@ def replay(*args: str, backend: str) -> list[dict]:
     return json.loads(done.stdout)
 
 
-def jobs_created(api, since: float) -> list[str]:
-    events = api.events(since=since, until=time.time(), decode=True, filters={"type": "service", "event": "create"})
-    return [e["Actor"]["Attributes"].get("name", "") for e in events]
+@contextmanager
+def jobs_created(api) -> Iterator[list[str]]:
+    """Names of the Swarm services created while the block runs, from the live event stream (the engine keeps
+    only its last 256 events for a later `since` query, and a replay makes more)."""
+    names: list[str] = []
+    stream = api.events(decode=True, filters={"type": "service", "event": "create"})
+
+    def listen() -> None:
+        try:
+            names.extend(event["Actor"]["Attributes"].get("name", "") for event in stream)
+        except Exception:  # the stream closed under it
+            pass
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    try:
+        yield names
+    finally:
+        time.sleep(1)  # the last events reach the stream
+        stream.close()
+        listener.join(timeout=5)
 
 
 def test_the_shipped_cases_give_the_same_verdicts_on_swarm_as_locally(swarm, api):
@@ -75,12 +96,12 @@ def test_the_shipped_cases_give_the_same_verdicts_on_swarm_as_locally(swarm, api
     errors = {r["case"]: r["explanation"][-1500:] for r in locally if r["verdict"] == "ERROR"}
     assert not errors, f"the local replay itself gave ERROR (nothing to compare): {errors}"
     local = {r["case"]: r["verdict"] for r in locally}
-    since = time.time()
-    on_swarm = replay(backend="swarm")
+    with jobs_created(api) as jobs:
+        on_swarm = replay(backend="swarm")
     assert {r["case"]: r["verdict"] for r in on_swarm} == local, \
         {r["case"]: r["explanation"][-1500:] for r in on_swarm if r["verdict"] != local[r["case"]]}
     # Two runs per case at least (customer and baseline), each a job; facts read in jobs too (a cache of its own).
-    assert len([name for name in jobs_created(api, since) if name.startswith("reprokit-")]) >= 2 * len(local)
+    assert len([name for name in jobs if name.startswith("reprokit-")]) >= 2 * len(local), jobs
     assert all(run["facts"].get("os") for r in on_swarm for run in r["runs"].values())
     assert nothing(labelled(api, session=SESSION))
 
