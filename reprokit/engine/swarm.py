@@ -83,7 +83,9 @@ class SwarmEngine(DockerEngine):
                             collect=collect, timeout=timeout)
         if done.exit_code == UNPACK_FAILED and not done.collected:
             raise RunError(f"the job of {image} could not unpack the case's files: {done.stderr.strip()[-500:]}",
-                           hint="the image needs tar; the user it runs as must be able to write the workdir")
+                           hint="the image needs tar, and its user must be able to write the workdir; with "
+                                "`read_only: true` and a non-root `user:` it cannot (the job's fresh volumes "
+                                "belong to root on Swarm): replay that case with the local backend")
         return BatchOutcome(done.exit_code, done.collected, oom_killed=done.exit_code == 137 and done.oom_kills > 0,
                             killed=done.killed)
 
