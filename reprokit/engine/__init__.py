@@ -1,5 +1,6 @@
 """The engine layer: the small interface reprokit runs containers through, and the process-wide choice of
-backend. Only `engine/docker.py` imports docker or testcontainers; everything above sees `protocol`."""
+backend. Only the backends (`engine/docker.py`, `engine/swarm.py`, listed in `backends.py`) import docker or
+testcontainers; everything above sees `protocol`."""
 from __future__ import annotations
 
 from reprokit.engine.protocol import (KILL_GRACE_S, LABELS, SESSION, BatchOutcome, BuildFailure, BuildOutcome,
