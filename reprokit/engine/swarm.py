@@ -37,6 +37,7 @@ POLL_S = 0.1
 FINAL = {"complete", "failed", "shutdown", "rejected", "orphaned", "remove"}
 CONFIG_LIMIT = 500 * 1024  # Swarm refuses configs larger than this
 NETWORK_RELEASE_S = 15.0  # a network stays "in use" briefly after the last task on it ended
+TASK_SETTLE_S = 10.0  # how long a removed job's task may take to reach a final state
 
 _created: set[tuple[str, str]] = set()  # (kind, id) of services, configs and networks not removed yet
 _created_lock = threading.Lock()
@@ -68,7 +69,6 @@ class SwarmEngine(DockerEngine):
                               f"{swarm.get('LocalNodeState') or 'unknown'!r})",
                               hint="make it one ('docker swarm init --advertise-addr 127.0.0.1' for a single node), "
                                    "or point DOCKER_HOST at a manager; without --backend, runs use the local engine")
-        self.node = swarm.get("NodeID", "")
         _engines.append(self)
         if _cleanup_swarm not in local.CLEANUPS:
             local.CLEANUPS.append(_cleanup_swarm)  # run by the local engine's clean-up at exit and on SIGTERM
@@ -194,19 +194,26 @@ class SwarmEngine(DockerEngine):
         """Remove the job and, where they are on this node, its task containers (Swarm leaves exited ones
         behind, with their anonymous volumes)."""
         try:
-            tasks = self.api.tasks(filters={"service": service})
             self.api.remove_service(service)
         except NotFound:
             return
         except (APIError, DockerException):
             return  # `reprokit gc` finds it by its labels
-        for task in tasks:
-            container = ((task.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID")
-            if container and task.get("NodeID") == self.node:
-                try:
-                    self.api.remove_container(container, force=True, v=True)
-                except (APIError, DockerException):
-                    pass  # already removed by the swarm, or gc's business
+        # A job removed while its task was being prepared still gets its container a moment later, which then
+        # runs on and holds the network: wait for the task to settle, removing its containers as they appear.
+        deadline = time.monotonic() + TASK_SETTLE_S
+        while True:
+            try:
+                containers = self.api.containers(all=True, filters={"label": f"com.docker.swarm.service.id={service}"})
+                settled = all((t.get("Status") or {}).get("State") in FINAL
+                              for t in self.api.tasks() if t.get("ServiceID") == service)
+            except (APIError, DockerException):
+                return
+            for container in containers:
+                _quietly(lambda c: self.api.remove_container(c, force=True, v=True), container["Id"])
+            if (settled and not containers) or time.monotonic() > deadline:
+                return
+            time.sleep(POLL_S * 2)
 
     @contextmanager
     def _config(self, name: str, data: bytes, labels: dict[str, str]) -> Iterator[ConfigReference]:
