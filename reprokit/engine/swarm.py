@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from docker.errors import APIError, DockerException, NotFound
-from docker.types import (ConfigReference, ContainerSpec, Mount, NetworkAttachmentConfig, Resources, RestartPolicy,
+from docker.types import (ConfigReference, ContainerSpec, EndpointSpec, Mount, NetworkAttachmentConfig, Resources, RestartPolicy,
                           ServiceMode, TaskTemplate)
 
 from reprokit.contract.values import size_bytes
@@ -39,7 +39,8 @@ CONFIG_LIMIT = 500 * 1024  # Swarm refuses configs larger than this
 NETWORK_RELEASE_S = 15.0  # a network stays "in use" briefly after the last task on it ended
 TASK_SETTLE_S = 10.0  # how long a removed job's task may take to reach a final state
 
-_created: set[tuple[str, str]] = set()  # (kind, id) of services, configs and networks not removed yet
+# (kind, id) of the services, configs and networks not removed yet -> the thread whose run created them
+_created: dict[tuple[str, str], threading.Thread] = {}
 _created_lock = threading.Lock()
 _engines: list[SwarmEngine] = []  # the one this process opened, for the clean-up at exit
 
@@ -179,7 +180,8 @@ class SwarmEngine(DockerEngine):
     @contextmanager
     def _service(self, name: str, template: TaskTemplate, labels: dict[str, str]) -> Iterator[str]:
         try:
-            service = self.api.create_service(template, name=name, labels=labels,
+            # dnsrr: nothing connects to a job, so it needs no virtual IP (nor the node's load balancer for it).
+            service = self.api.create_service(template, name=name, labels=labels, endpoint_spec=EndpointSpec("dnsrr"),
                                               mode=ServiceMode("replicated-job", replicas=1, concurrency=1))["ID"]
         except (APIError, DockerException) as error:
             raise RunError(f"the swarm refused the job {name}: {error}",
@@ -355,19 +357,24 @@ def task_template(image: str, config: ContainerConfig, command: list[str], *, la
 @contextmanager
 def _tracked(kind: str, resource: str) -> Iterator[None]:
     with _created_lock:
-        _created.add((kind, resource))
+        _created[(kind, resource)] = threading.current_thread()
     try:
         yield
     finally:
         with _created_lock:
-            _created.discard((kind, resource))
+            _created.pop((kind, resource), None)
 
 
 def _cleanup_swarm() -> None:
-    """Remove the jobs, configs and networks this process created and has not removed (services first: they
-    hold the others). Runs on abort, at exit and on SIGTERM, before the local engine's own clean-up."""
+    """Remove the jobs this process created and has not removed; and its configs and networks whose run's thread
+    has ended. Runs on abort, on SIGTERM and at exit, before the local engine's own clean-up. A run whose job
+    goes under it removes its own config and network as it unwinds, in order, after its service containers:
+    removing an overlay network from two threads at once, while a container leaves it, can leave the node a
+    stale copy that no API call removes (dockerd 20.10)."""
     with _created_lock:
-        left = sorted(_created, key=lambda item: ("service", "config", "network").index(item[0]))
+        left = sorted((item for item, thread in _created.items()
+                       if item[0] == "service" or not thread.is_alive() or thread is threading.current_thread()),
+                      key=lambda item: ("service", "config", "network").index(item[0]))
     for kind, resource in left if _engines else ():
         try:
             _engines[-1].remove(kind, resource)
