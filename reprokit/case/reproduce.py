@@ -82,7 +82,8 @@ def observe(case: Case, plan: Launch, *, role: Role, repeat: int = 1,
         run.image = build(plan.image_spec, engine=engine, on_line=on_line,
                           kind=plan.kind.value if plan.kind else None)
         # Keyed by the whole launch and the script: facts an older reprokit cached lack what a newer one reads.
-        key = plan.key(run.image.id, step_prelude(spec), facts_script())
+        # A backend that runs elsewhere (swarm) keeps facts of its own: they are read where its runs happen.
+        key = plan.key(run.image.id, step_prelude(spec), facts_script(), getattr(engine, "facts_scope", ""))
         cache = facts_cache / f"{key[:32]}.json" if facts_cache else None
         facts = _cached(cache)
         for _ in range(repeat):  # fresh services for every attempt: one attempt's data never leaks into the next

@@ -202,6 +202,8 @@ def replay(paths: List[str] = typer.Argument(None, help="case folders, case.yaml
            dry_run: bool = typer.Option(False, "--dry-run", help="list the cases (with --shard: this shard's, "
                                                                  "with their image group and estimate); run none"),
            junit_xml: Optional[Path] = typer.Option(None, "--junit-xml", help="write a JUnit XML report"),
+           backend: str = typer.Option("local", "--backend", help="where each environment run happens: local (a "
+                                       "container on this engine) or swarm (a replicated job on its Docker Swarm)"),
            as_json: bool = typer.Option(False, "--json"),
            project: Optional[str] = ProjectOption, engine: Optional[str] = EngineOption,
            engines: Optional[str] = typer.Option(
@@ -227,6 +229,14 @@ def replay(paths: List[str] = typer.Argument(None, help="case folders, case.yaml
         from reprokit.engine.endpoints import split_engines
 
         pool = [engine_at(url) for url in split_engines(engines)]  # each must answer now: a typo stops here
+    if backend != "local":
+        from reprokit.engine import set_engine
+        from reprokit.engine.backends import open_backend
+
+        if pool:
+            raise InvalidValue(f"--backend {backend} and --engines cannot be combined: a swarm spreads runs itself",
+                               hint="drop --engines, or drop --backend to spread the cases over those engines")
+        set_engine(open_backend(backend, engine))
     results = replay_cases(paths or [], project=project, jobs=jobs, shard=chosen, durations_from=durations_from or [],
                            on_plan=lambda plan: err.print(plan.describe(chosen[0]), markup=False, soft_wrap=True),
                            engines=pool)

@@ -196,12 +196,14 @@ def images_bootstrap(references: List[str] = typer.Argument(None, help="default:
 @app.command()
 def gc(dry_run: bool = typer.Option(False, "--dry-run", help="list what would be removed"),
        engine: Optional[str] = EngineOption):
-    """Remove reprokit containers, networks and volumes whose owner process is gone (never a live one's)."""
+    """Remove reprokit containers, networks and volumes (and Swarm jobs and configs) whose owner process is gone
+    (never a live one's)."""
     from reprokit.engine import get_engine
+    from reprokit.engine.backends import for_gc
 
     use_options(engine=engine, builds=False)
 
-    engine = get_engine()
+    engine = for_gc(get_engine())
     found = engine.leftovers()
     for kind, resource_id, labels in found:
         if not dry_run:

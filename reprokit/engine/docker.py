@@ -69,6 +69,7 @@ def _environment(endpoint: Endpoint) -> dict[str, str]:
 def _client(endpoint: Endpoint, *, timeout: float | None) -> docker.DockerClient:
     return docker.from_env(timeout=timeout, environment=_environment(endpoint),
                            use_ssh_client=endpoint.url.startswith("ssh://"))
+CLEANUPS: list[Callable[[], None]] = []  # other backends' clean-ups (engine/swarm.py), run before this one's
 
 
 class DockerEngine:
@@ -620,7 +621,9 @@ def _text(data: bytes | None) -> str:
 
 def _cleanup_session() -> None:
     """Remove every container (and network) this process started and has not removed yet, on every engine it
-    talked to."""
+    talked to; other backends' clean-ups first."""
+    for cleanup in CLEANUPS:
+        cleanup()
     if not _live and not _creating and not _networks:
         return  # every container and network went through its context manager, which removed it
     for engine in list(_engines):
