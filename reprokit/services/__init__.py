@@ -7,10 +7,18 @@ provenance line saying what was built instead of what. Pure: nothing here talks 
 """
 from __future__ import annotations
 
-from .kind import Kind, Release, ServiceKind, StandIn, version_in
-from .recipes import Recipe, recipe_for
-from .reference import ImageReference, parse_reference
-from .registry import KINDS, available_images, get_kind, kind_for
+import importlib
+
+# Loaded on first use (PEP 562): a case without services imports none of the kinds and recipes (CLI start time).
+_WHERE = {"Kind": "kind", "Release": "kind", "ServiceKind": "kind", "StandIn": "kind", "version_in": "kind",
+          "Recipe": "recipes", "recipe_for": "recipes", "ImageReference": "reference", "parse_reference": "reference",
+          "KINDS": "registry", "available_images": "registry", "get_kind": "registry", "kind_for": "registry"}
 
 __all__ = ["KINDS", "ImageReference", "Kind", "Recipe", "Release", "ServiceKind", "StandIn", "available_images",
            "get_kind", "kind_for", "parse_reference", "recipe_for", "version_in"]
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)

@@ -14,7 +14,10 @@ from typing import Callable, Iterator
 
 from reprokit.engine import ContainerConfig, Engine
 from reprokit.errors import RunError
-from reprokit.services.images import ServiceImage, service_image
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from reprokit.services.images import ServiceImage
 
 READY_POLL_S = 0.1
 LOG_TAIL = 20
@@ -79,6 +82,8 @@ def start_services(spec, *, engine: Engine, labels: dict[str, str],
     if not spec.services:
         yield None
         return
+    from reprokit.services.images import service_image  # the kinds and recipes: only for a spec with services
+
     images = {name: service_image(service.image, engine=engine, on_line=on_line, allow_mysql=service.stand_in)
               for name, service in spec.services.items()}
     with engine.network(labels) as network, ExitStack() as stack:
