@@ -200,9 +200,11 @@ def _value(role: Role | str) -> str:
 def _step(step: RunResult, cut: int | None) -> dict:
     data = step.to_dict()
     if cut is not None:
+        half = cut // 2  # head and tail: a signature printed last is evidence too
         for stream in ("stdout", "stderr"):
-            if len(data[stream]) > cut:
-                data[stream] = data[stream][:cut] + "\n[truncated]"
+            text = data[stream]
+            if len(text) > cut:
+                data[stream] = f"{text[:half]}\n[reprokit: {len(text) - 2 * half} characters cut here]\n{text[-half:]}"
     return data
 
 

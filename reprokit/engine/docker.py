@@ -395,7 +395,7 @@ class DockerEngine:
             with self._answering(f"collecting the outputs of container {box.id[:12]} of {image}"):
                 try:
                     stream, _ = box.get_archive(collect)
-                    collected = _untar(b"".join(stream))
+                    collected = _untar_ends(stream)
                 except NotFound:
                     collected = {}
                 # The OOM killer's SIGKILL shows as 137: only then is the event log worth asking.
@@ -610,9 +610,51 @@ def _tar(files: dict[str, bytes | FileEntry], *, owner: str | None = None) -> io
     return buffer
 
 
-def _untar(data: bytes) -> dict[str, bytes]:
-    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-        return {member.name: archive.extractfile(member).read() for member in archive if member.isfile()}
+# What is kept of each collected file (a step's stdout or stderr): its head and its tail, so a step that prints
+# hundreds of megabytes (or prints until its timeout) costs this process a few megabytes, not the output's size.
+KEEP_HEAD = KEEP_TAIL = 1024 * 1024
+
+
+def _untar_ends(chunks, *, head: int = KEEP_HEAD, tail: int = KEEP_TAIL) -> dict[str, bytes]:
+    """The files of a tar stream (an iterator of byte chunks), read as it arrives; of a file longer than
+    ``head + tail`` bytes, the first ``head`` and the last ``tail``, with a line saying how much was cut."""
+    files = {}
+    with tarfile.open(fileobj=_ChunkStream(iter(chunks)), mode="r|") as archive:
+        for member in archive:
+            if not member.isfile():
+                continue
+            source = archive.extractfile(member)
+            if member.size <= head + tail:
+                files[member.name] = source.read()
+                continue
+            first = source.read(head)
+            for _ in range((member.size - head - tail) // (1 << 20)):
+                source.read(1 << 20)  # a stream cannot seek: read past the middle in pieces
+            source.read((member.size - head - tail) % (1 << 20))
+            cut = member.size - head - tail
+            files[member.name] = (first + f"\n[reprokit: {cut} bytes cut here; the first {head} and the last {tail} "
+                                          f"of {member.size} bytes are kept]\n".encode() + source.read(tail))
+    return files
+
+
+class _ChunkStream(io.RawIOBase):
+    """A readable file over an iterator of byte chunks (docker's archive stream), for tarfile's stream mode."""
+
+    def __init__(self, chunks):
+        self._chunks, self._left = chunks, memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._left:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._left = memoryview(chunk)
+        size = min(len(buffer), len(self._left))
+        buffer[:size], self._left = self._left[:size], self._left[size:]  # views: no copy of the chunk's rest
+        return size
 
 
 def _text(data: bytes | None) -> str:
