@@ -36,13 +36,15 @@ CASE_RUN = CLI | {
         "python", "python_packages", "readonly", "registry", "services", "system_packages", "timezone", "umask",
         "user", "workdir")),
     "reprokit.case", "reprokit.case.compare", "reprokit.case.history", "reprokit.case.reproduce",
-    "reprokit.collect", "reprokit.collect.collector", "reprokit.collect.collector.collector",  # redaction patterns
+    "reprokit.case.result", "reprokit.collect", "reprokit.collect.collector",
+    "reprokit.collect.collector.collector",  # redaction patterns
+    "reprokit.collect.mirror",  # Debian version order, for the pins a build checks
     "reprokit.contract", "reprokit.contract.load", "reprokit.contract.models", "reprokit.contract.values",
-    "reprokit.engine", "reprokit.engine.protocol",
-    "reprokit.image", "reprokit.image.base", "reprokit.image.build", "reprokit.image.caches",
-    "reprokit.image.emulation", "reprokit.image.render", "reprokit.image.usage",
-    "reprokit.isolate", "reprokit.isolate.atoms", "reprokit.redact", "reprokit.run", "reprokit.run.box",
-    "reprokit.run.facts", "reprokit.services", "reprokit.services.lifecycle"}
+    "reprokit.engine", "reprokit.engine.fake", "reprokit.engine.podman", "reprokit.engine.protocol",
+    "reprokit.image", "reprokit.image.base", "reprokit.image.build", "reprokit.image.registry",
+    "reprokit.image.emulation", "reprokit.image.render", "reprokit.image.retention", "reprokit.image.usage",
+    "reprokit.isolate", "reprokit.isolate.atoms", "reprokit.redact", "reprokit.run", "reprokit.run.launch",
+    "reprokit.run.steps", "reprokit.run.facts", "reprokit.services", "reprokit.services.lifecycle"}
 # Never for --help: the libraries behind the commands. Never for a case without services: the service kinds.
 HEAVY = ("pydantic", "pydantic_core", "docker", "requests", "testcontainers", "ruamel", "yaml", "packaging",
          "sqlite3", "ssl", "urllib.request", "http.client", "zoneinfo")
