@@ -417,6 +417,45 @@ def replay_jobs(project: Project, runs: int) -> list[Figure]:
                    why=why)]
 
 
+LOUD_CASE = """id: BENCH-LOUD
+title: Benchmark - a step that prints 200 MB, then the signature
+environment: baseline
+baseline: baseline
+steps:
+  - head -c 200000000 /dev/zero | tr '\\0' x; echo 'SIGNATURE-AFTER-200MB' >&2; exit 1
+expect:
+  exit_code: 1
+  stderr_contains: SIGNATURE-AFTER-200MB
+status: open
+"""
+
+
+def loud_replay_rss(project: Project) -> list[Figure]:
+    """Peak RSS of `reprokit replay` of a case whose step prints 200 MB (stdout) before its signature (stderr)."""
+    folder = project.root / "cases" / "BENCH-LOUD"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "case.yaml").write_text(LOUD_CASE)
+    before = (project.root / ".reprokit" / "history.sqlite")
+    size_before = before.stat().st_size if before.exists() else 0
+    script = ("import json, resource, subprocess, sys; done = subprocess.run(sys.argv[1:], capture_output=True); "
+              "print(json.dumps([resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "
+              "json.loads(done.stdout or b'{}').get('verdict'), done.stderr.decode(errors='replace')[-2000:]]))")
+    started = time.perf_counter()
+    done = sh(PYTHON, "-c", script, REPROKIT, "case", "run", "BENCH-LOUD", "-C", str(project.root), "--json",
+              check=False)
+    seconds = time.perf_counter() - started
+    peak_kib, verdict, stderr = json.loads(done.stdout)
+    peak_mb = peak_kib / 1024
+    if verdict is None:
+        raise RuntimeError(f"reprokit case run BENCH-LOUD printed no verdict: {stderr}")
+    grown = (before.stat().st_size if before.exists() else 0) - size_before
+    return [Figure("peak RSS, a 200 MB-output step (MB)", round(peak_mb, 1), 200.0, "the target (MB)",
+                   "< 200 MB", peak_mb < 200 and verdict in ("REPRODUCED", "EVERYWHERE"),
+                   f"case run (both sides print 200 MB) in {seconds:.1f} s, verdict {verdict} (the signature is in "
+                   f"the kept tail); history grew {grown / 1024:.0f} KiB", {"history_growth_bytes": grown},
+                   why=f"{over(peak_mb, 200)} or the verdict ({verdict}) lost the signature")]
+
+
 # -- main --------------------------------------------------------------------------------------------------------
 
 
@@ -492,9 +531,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="runs per cheap figure (median)")
     parser.add_argument("--cold-runs", type=int, default=2, help="cold builds per installer (each 0.5-3 min)")
     parser.add_argument("--rebuild-runs", type=int, default=3, help="rebuilds per installer after a pin change (at most 7)")
-    parser.add_argument("--only", nargs="*", default=None, help="help warm unchanged rebuild replay services")
+    parser.add_argument("--only", nargs="*", default=None, help="help warm unchanged rebuild replay services rss")
     args = parser.parse_args(argv)
-    chosen = set(args.only or ["help", "warm", "unchanged", "rebuild", "replay", "services"])
+    chosen = set(args.only or ["help", "warm", "unchanged", "rebuild", "replay", "services", "rss"])
     figures, created = [], []
     with tempfile.TemporaryDirectory(prefix="reprokit-bench-") as scratch:
         project = make_project(Path(scratch), cases=10)
@@ -502,7 +541,8 @@ def main(argv: list[str] | None = None) -> int:
                 ("unchanged", lambda: unchanged_build(project, args.runs)),
                 ("replay", lambda: replay_jobs(project, args.runs)),
                 ("services", lambda: service_start(args.runs)),
-                ("rebuild", lambda: pin_rebuild_and_installers(project, args.rebuild_runs, args.cold_runs, created))]
+                ("rebuild", lambda: pin_rebuild_and_installers(project, args.rebuild_runs, args.cold_runs, created)),
+                ("rss", lambda: loud_replay_rss(project))]
         try:
             for name, measure in plan:
                 if name in chosen:
