@@ -76,10 +76,12 @@ class BuildError(ReprokitError):
     """An image build failed; carries the failing step and the tail of the build log."""
 
     def __init__(self, environment: str, step: str, log_tail: list[str], *, hint: str | None = None,
-                 reproduce: str | None = None, problems: list[str] = (), log_file: str | None = None):
+                 reproduce: str | None = None, problems: list[str] = (), log_file: str | None = None,
+                 shown_step: str | None = None):
+        """``step`` whole; ``shown_step``: how the message shows it (cut to the terminal's width)."""
         tail = "\n".join("    " + line for line in log_tail)
         failed = "".join(f"\n    {line}" for line in problems)
-        super().__init__(f"building environment '{environment}' failed at step: {step}" +
+        super().__init__(f"building environment '{environment}' failed at step: {shown_step or step}" +
                          (f"\n  what failed, one package per line:{failed}" if problems else "") +
                          f"\n  last log lines:\n{tail}" + (f"\n  full log: {log_file}" if log_file else ""),
                          hint=hint, reproduce=reproduce)

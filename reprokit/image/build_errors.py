@@ -61,8 +61,8 @@ def explain(spec, step: str, log: list[str], error: str, *, hint: str | None, re
     lines = [line for line in log if line.strip()][-tail:] + [error]
     inner = max(20, width - 4)
     head = len(f"error: building environment '{spec.name}' failed at step: ")  # as the CLI prints it
-    return BuildError(spec.name, short_step(step, max(30, width - head)),
-                      [piece for line in lines for piece in fit(clip(line, 2 * inner), inner)],
+    return BuildError(spec.name, step, [piece for line in lines for piece in fit(clip(line, 2 * inner), inner)],
+                      shown_step=short_step(step, max(30, width - head)),
                       problems=[piece for line in problems for piece in fit(line, inner)],
                       log_file=fit_path(str(path), width - 13),
                       hint="\n".join(fit(hint, width - 6, indent="      ")) if hint else None,
