@@ -9,7 +9,7 @@ from pydantic import AfterValidator
 
 from reprokit.aspects.base import Aspect, ImportContext, Layer, Merge, SpecField, mapping
 from reprokit.aspects.python import apt_install
-from reprokit.collect.mirror import compare_versions
+from reprokit.contract.values import compare_versions
 from reprokit.contract.values import debian_package_name, unique
 
 # Packages that belong to a machine, not to an image: never pinned, always listed.

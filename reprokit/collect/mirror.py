@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from functools import cmp_to_key
 from pathlib import Path
 
+from reprokit.contract.values import compare_versions  # noqa: F401 (Debian version order, used and re-exported)
+
 # Runs as root in a container of the base image: each Packages index apt knows, whatever its compression, as
 # "name version suite" lines (~130k for bookworm main with its pockets, read in ~8 s).
 INDEX_SCRIPT = r"""set -e
@@ -23,44 +25,6 @@ apt-get indextargets --format '$(FILENAME) $(RELEASE)' 'Created-By: Packages' | 
 done
 """
 MAX_AGE_S = 24 * 3600  # a mirror moves on (point releases, security updates): read it again after a day
-
-
-def compare_versions(a: str, b: str) -> int:
-    """dpkg's order of two Debian versions ([epoch:]upstream[-revision]): <0, 0 or >0, as `dpkg
-    --compare-versions` (lib/dpkg/version.c), so that '~' sorts before anything, even the end."""
-    def split(version: str) -> tuple[int, str, str]:
-        epoch, _, rest = version.partition(":") if ":" in version else ("0", "", version)
-        upstream, _, revision = rest.rpartition("-") if "-" in rest else (rest, "", "0")
-        return int(epoch) if epoch.isdigit() else 0, upstream, revision
-
-    (ea, ua, ra), (eb, ub, rb) = split(a), split(b)
-    return (ea > eb) - (ea < eb) or _compare_part(ua, ub) or _compare_part(ra, rb)
-
-
-def _order(text: str, at: int) -> int:
-    if at >= len(text) or text[at].isdigit():
-        return 0
-    char = text[at]
-    return -1 if char == "~" else ord(char) if char.isalpha() else ord(char) + 256
-
-
-def _compare_part(a: str, b: str) -> int:
-    i = j = 0
-    while i < len(a) or j < len(b):
-        while (i < len(a) and not a[i].isdigit()) or (j < len(b) and not b[j].isdigit()):
-            difference = _order(a, i) - _order(b, j)
-            if difference:
-                return difference
-            i, j = i + 1, j + 1
-        start_i, start_j = i, j
-        while i < len(a) and a[i].isdigit():
-            i += 1
-        while j < len(b) and b[j].isdigit():
-            j += 1
-        x, y = int(a[start_i:i] or 0), int(b[start_j:j] or 0)
-        if x != y:
-            return (x > y) - (x < y)
-    return 0
 
 
 @dataclass(frozen=True)

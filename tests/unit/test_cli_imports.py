@@ -38,7 +38,6 @@ CASE_RUN = CLI | {
     "reprokit.case", "reprokit.case.compare", "reprokit.case.history", "reprokit.case.reproduce",
     "reprokit.case.result", "reprokit.collect", "reprokit.collect.collector",
     "reprokit.collect.collector.collector",  # redaction patterns
-    "reprokit.collect.mirror",  # Debian version order, for the pins a build checks
     "reprokit.contract", "reprokit.contract.load", "reprokit.contract.models", "reprokit.contract.values",
     "reprokit.engine", "reprokit.engine.fake", "reprokit.engine.podman", "reprokit.engine.protocol",
     "reprokit.image", "reprokit.image.base", "reprokit.image.build", "reprokit.image.registry",
