@@ -37,7 +37,7 @@ def run_case(case: Case, *, project: Project, repeat: int = 1, engine: Engine | 
     result = CaseResult(case, verdict(runs[Role.ENVIRONMENT].rate, runs[Role.BASELINE].rate), runs,
                         diffs(case, runs[Role.BASELINE], runs[Role.ENVIRONMENT]), repeat,
                         round(time.monotonic() - started, 3), reproduce or reproduce_command(case, project), when,
-                        engine=getattr(engine, "endpoint", ""), retried_after=retried_after)
+                        engine=engine.endpoint, retried_after=retried_after)
     if record:
         History(default_path(project.root)).record(result.records())
     return result
@@ -83,7 +83,7 @@ def observe(case: Case, plan: Launch, *, role: Role, repeat: int = 1,
                           kind=plan.kind.value if plan.kind else None)
         # Keyed by the whole launch and the script: facts an older reprokit cached lack what a newer one reads.
         # A backend that runs elsewhere (swarm) keeps facts of its own: they are read where its runs happen.
-        key = plan.key(run.image.id, step_prelude(spec), facts_script(), getattr(engine, "facts_scope", ""))
+        key = plan.key(run.image.id, step_prelude(spec), facts_script(), engine.facts_scope)
         cache = facts_cache / f"{key[:32]}.json" if facts_cache else None
         facts = _cached(cache)
         for _ in range(repeat):  # fresh services for every attempt: one attempt's data never leaks into the next

@@ -75,6 +75,8 @@ CLEANUPS: list[Callable[[], None]] = []  # other backends' clean-ups (engine/swa
 class DockerEngine:
     """Images, builds and containers on one Docker engine (the local one unless ``endpoint`` says otherwise)."""
 
+    facts_scope = ""
+
     def __init__(self, endpoint: Endpoint | None = None) -> None:
         self._endpoint = endpoint or resolve()
         self.endpoint = self._endpoint.url

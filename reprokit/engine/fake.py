@@ -64,6 +64,8 @@ class FakeEngine:
     ``registry`` (a FakeRegistry) is what its pull, push and lookup reach; ``answering`` False makes it a lost
     engine (``reconnect`` says whether it came back)."""
 
+    facts_scope = ""
+
     def __init__(self, *, images: dict[str, str] | None = None, pullable: tuple[str, ...] = (),
                  fail_build: BuildFailure | None = None, cached_steps: int = 0,
                  registry: FakeRegistry | None = None, endpoint: str = "fake://engine"):

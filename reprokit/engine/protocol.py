@@ -187,6 +187,7 @@ class Container(Protocol):
 
 class Engine(Protocol):
     endpoint: str  # where the engine answers (unix:///var/run/docker.sock, tcp://host:2376): named in errors
+    facts_scope: str  # facts read by this backend are cached apart from other backends' ("" for a local engine)
 
     def version(self) -> str: ...
 
