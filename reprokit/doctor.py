@@ -133,7 +133,7 @@ def podman_checks(engine, *, which=shutil.which, init_paths=CATATONIT) -> Iterat
         init = next((path for path in init_paths if path.exists()), None)
         yield Check("podman init (catatonit)", init is not None, str(init) if init else "missing: containers with "
                     "--init fail to start", "as root: apt-get install -y catatonit")
-        limits = ", ".join(f"{name} {value}" for name, value in sorted(getattr(engine, "_limits", {}).items()))
+        limits = ", ".join(f"{name} {value}" for name, value in sorted(engine.podman_limits.items()))
         yield Check("podman limits", True, f"passed explicitly to every container: {limits} (the engine's own)")
         return
     if which("podman") is None:

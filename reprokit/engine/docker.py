@@ -92,7 +92,7 @@ class DockerEngine:
         self.api = self.client.api
         # DOCKER_HOST or --engine may point at `podman system service`: see engine/podman.py for what differs.
         self.podman = podman.is_podman(self.api.version())
-        self._limits = podman.engine_limits(self.endpoint) if self.podman else {}
+        self.podman_limits = podman.engine_limits(self.endpoint) if self.podman else {}
         with _live_lock:
             _engines.append(self)
 
@@ -304,7 +304,7 @@ class DockerEngine:
                                    docker_client_kw={"environment": _environment(self._endpoint)},
                                    **self._network_settings(config),
                                    transferables=_transfers(archive, config),
-                                   **_host_settings(config, engine_limits=self._limits))
+                                   **_host_settings(config, engine_limits=self.podman_limits))
             # The customer's tmpfs mounts; exec, as on a host (Docker's default is noexec).
             container.tmpfs = {path: f"size={size},exec" for path, size in config.tmpfs.items()}
             with container:  # testcontainers removes the container even when starting it fails

@@ -156,7 +156,7 @@ def test_image_use_records_that_cannot_be_written_fail_with_the_fix(tmp_path, mo
 
 class PodmanEngine:
     podman = True
-    _limits = {"nofile": 20000, "nproc": 32768}
+    podman_limits = {"nofile": 20000, "nproc": 32768}
 
 
 def test_on_podman_the_init_binary_is_required_and_the_limits_are_shown(tmp_path):
