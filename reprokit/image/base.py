@@ -15,6 +15,7 @@ from reprokit.aspects.arch import ALIASES, MACHINES, arch_reference, declared_im
 from reprokit.engine import Engine, get_engine
 from reprokit.errors import EngineError, ReprokitError
 from reprokit.image import emulation, registry
+from reprokit.image.usage import record_use
 
 SUITES = ("bullseye", "bookworm", "trixie")
 
@@ -65,12 +66,9 @@ def bootstrap(reference: str, *, arch: str | None = None, engine: Engine | None 
     say = on_line or (lambda line: None)
     if arch != host_arch():
         emulation.prepare(arch, say=say)
-    if not force and engine.image_id(target):
-        registry.offer(engine, target)
-        return Provision.PRESENT
-    if not force and (registry.pull(engine, target) or engine.pull(target, platform=f"linux/{arch}")):
-        check_architecture(engine, target, arch)
-        return Provision.PULLED
+    found = None if force else _obtain(engine, target, arch)
+    if found:
+        return found
     if shutil.which("debootstrap") is None or os.geteuid() != 0:
         raise EngineError("debootstrap is needed (as root) to make base images without a registry",
                           hint="as root: apt-get install -y debootstrap  (bash .ci/setup.sh does it)")
@@ -94,6 +92,35 @@ def bootstrap(reference: str, *, arch: str | None = None, engine: Engine | None 
             "reprokit.kind": "base", "reprokit.base": target, "reprokit.version": __version__})
     registry.push(engine, target)  # the other machines sharing the registry need not bootstrap it
     return Provision.BOOTSTRAPPED
+
+
+def ensure_base(engine: Engine, reference: str, *, arch: str | None = None) -> None:
+    """The base image must be present, or come from the shared registry or its own (Debian suites can be made
+    with debootstrap), and, when an architecture is declared, of that architecture: dockerd's classic builder
+    neither checks nor applies a platform, the image it builds simply takes the base's."""
+    if _obtain(engine, reference, arch):
+        return
+    declared = declared_image(reference)
+    command = f"reprokit images bootstrap {declared}" + (f" --arch {arch}" if arch and declared != reference else "")
+    raise EngineError(f"base image {reference} is not present and no registry can provide it",
+                      hint=f"make it from the Debian mirror: {command}; or share it from a machine that has it "
+                           "through a registry (--registry, REPROKIT_REGISTRY)")
+
+
+def _obtain(engine: Engine, reference: str, arch: str | None) -> Provision | None:
+    """``reference`` present in the engine, else pulled from the shared registry or its own; of ``arch`` when
+    one is given, and its use recorded (for `reprokit images prune`). None when nothing has it."""
+    found = registry.obtain(engine, reference)
+    if found:
+        provision = Provision.PULLED if found[1] else Provision.PRESENT
+    elif engine.pull(reference, platform=f"linux/{arch}" if arch else None):
+        found, provision = (engine.image_id(reference), True), Provision.PULLED
+    else:
+        return None
+    record_use(reference, found[0], kind="base")
+    if arch:
+        check_architecture(engine, reference, arch, what="base image")
+    return provision
 
 
 def base_tag(reference: str, arch: str | None = None) -> str:

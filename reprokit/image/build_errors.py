@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from reprokit.aspects.arch import MACHINES, base_reference, foreign
 from reprokit.errors import BuildError
 
 APT_PROBLEMS = (
@@ -43,6 +44,42 @@ class Problem:
         offered = f"; offered: {self.offers}" if self.offers else ""
         at = f" ({self.where})" if self.where else ""
         return f"{self.name} {self.wanted}: {self.why}{offered}{at}"
+
+
+LOG_TAIL = 15
+PIP_FOUND_NOTHING = r"No matching distribution|Could not find a version"
+HINTS = [
+    (r"Unable to locate package|has no installation candidate|Version '.*' for '.*' was not found",
+     "check that the package and version exist in that Debian suite (apt-cache policy NAME in a container of it)"),
+    (PIP_FOUND_NOTHING,
+     "check that the pin exists on PyPI and supports the image's Python version"),
+    (r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|SSL",
+     "the build does not trust this network's TLS proxy: set REPROKIT_CA_BUNDLE to the host's CA bundle"),
+    (r"Temporary failure resolving|Could not resolve|Network is unreachable",
+     "the build cannot reach the package mirror; check the host's network and apt sources"),
+    (r"unknown timezone", "use a name from the tz database, e.g. 'Europe/Berlin' (ls /usr/share/zoneinfo)"),
+]
+
+
+def explain_failure(spec, failure, *, engine, reproduce: str) -> BuildError:
+    """The BuildError for ``failure`` (an engine's BuildFailure) of ``spec``'s build: its hint, the base suite's
+    offers and apt's conflicts asked of ``engine``, and ``reproduce``, the command to run it again."""
+    tail = [line for line in failure.log if line.strip()][-LOG_TAIL:] + [failure.error]
+    base = base_reference(spec)
+    return explain(spec, failure.step, failure.log, failure.error, hint=build_hint(tail, spec), reproduce=reproduce,
+                   tail=LOG_TAIL, offers=suite_offers(engine, base), conflicts=suite_conflicts(engine, base))
+
+
+def build_hint(tail: list[str], spec) -> str | None:
+    """The hint for a failed build's last lines; a missing wheel on a foreign architecture says so."""
+    text = "\n".join(tail)
+    hint = next((h for pattern, h in HINTS if re.search(pattern, text)), None)
+    if hint is not None and foreign(spec) and re.search(PIP_FOUND_NOTHING, text):
+        machine = MACHINES[spec.arch]
+        hint += (f", and has a wheel for linux/{machine} (or an sdist): the build runs on {spec.arch}, and many "
+                 f"packages publish x86_64 wheels only for some versions (check the files on PyPI for "
+                 f"'{machine}')")
+    return hint
 
 
 def explain(spec, step: str, log: list[str], error: str, *, hint: str | None, reproduce: str, tail: int,

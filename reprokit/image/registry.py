@@ -261,6 +261,17 @@ def use_registry_of(project_root: Path) -> Registry | None:
     return use_registry(address, source=source)
 
 
+def obtain(engine: Engine, local: str) -> tuple[str, bool] | None:
+    """``local``'s image id and whether it was pulled: present in ``engine`` (then offered to the registry, which
+    may lack it), else pulled from the process's registry; None when neither has it."""
+    present = engine.image_id(local)
+    if present:
+        offer(engine, local)
+        return present, False
+    pulled = pull(engine, local)
+    return (pulled, True) if pulled else None
+
+
 def pull(engine: Engine, local: str) -> str | None:
     """``Registry.pull`` through the process's registry; None without one."""
     registry = current_registry()

@@ -57,12 +57,10 @@ def service_image(reference: str, *, engine: Engine, on_line: Callable[[str], No
     for name in sorted(recipe.context):
         digest.update(name.encode() + b"\0" + recipe.context[name])
     tag = f"reprokit/service:{recipe.kind.value}-{recipe.series}-{digest.hexdigest()[:12]}"
-    if engine.image_id(tag):
-        registry.offer(engine, tag)
-    elif not registry.pull(engine, tag):
-        from reprokit.image.build import ensure_base_image
+    if not registry.obtain(engine, tag):
+        from reprokit.image.base import ensure_base
 
-        ensure_base_image(engine, f"debian:{recipe.suite}")
+        ensure_base(engine, f"debian:{recipe.suite}")
         labels = {"reprokit.kind": "service", "reprokit.service-image": reference, "reprokit.version": __version__}
         try:
             engine.build(recipe.dockerfile, dict(recipe.context), tag=tag, labels=labels,

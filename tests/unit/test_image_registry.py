@@ -10,7 +10,8 @@ from reprokit.engine import Moved, Transfer
 from reprokit.errors import InvalidValue, ReprokitWarning, SpecError
 from reprokit.image import registry as registry_module
 from reprokit.image.base import Provision, bootstrap
-from reprokit.image.build import build, ensure_base_image
+from reprokit.image.base import ensure_base
+from reprokit.image.build import build
 from reprokit.image.registry import Registry, configured, parse_address, use_registry
 from reprokit.contract.models import EnvironmentSpec
 
@@ -197,7 +198,7 @@ def test_a_base_image_comes_from_the_registry_to_an_engine_without_it(remote):
 
 def test_an_engine_without_the_base_builds_on_the_one_from_the_registry(remote):
     a, b = engines(remote)
-    ensure_base_image(a, "debian:trixie")
+    ensure_base(a, "debian:trixie")
     image = build(env(os="debian:trixie"), engine=b)
     assert image.built and b.image_id("debian:trixie") == "sha256:trixie"
 
