@@ -17,7 +17,7 @@ from reprokit.engine import Engine, get_engine
 from reprokit.errors import EngineLost, ReprokitError, RunError
 from reprokit.case.history import History, default_path
 from reprokit.contract.load import Project, write_json_atomically
-from reprokit.run.facts import facts_script, not_in_effect, step_prelude
+from reprokit.run.facts import facts_script, not_in_effect
 from reprokit.run.launch import Launch, launch
 from reprokit.run.steps import run_attempt
 from reprokit.services.lifecycle import start_services
@@ -83,7 +83,7 @@ def observe(case: Case, plan: Launch, *, role: Role, repeat: int = 1,
                           kind=plan.kind.value if plan.kind else None)
         # Keyed by the whole launch and the script: facts an older reprokit cached lack what a newer one reads.
         # A backend that runs elsewhere (swarm) keeps facts of its own: they are read where its runs happen.
-        key = plan.key(run.image.id, step_prelude(spec), facts_script(), engine.facts_scope)
+        key = plan.key(run.image.id, facts_script(), engine.facts_scope)
         cache = facts_cache / f"{key[:32]}.json" if facts_cache else None
         facts = _cached(cache)
         for _ in range(repeat):  # fresh services for every attempt: one attempt's data never leaks into the next

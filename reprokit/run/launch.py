@@ -15,6 +15,7 @@ from reprokit.aspects.registry import ASPECTS
 from reprokit.contract.models import EnvironmentSpec
 from reprokit.engine import ContainerConfig, FileEntry
 from reprokit.image.retention import ImageKind
+from reprokit.run.facts import step_prelude
 
 
 @dataclass(frozen=True)
@@ -27,13 +28,15 @@ class Launch:
     config: ContainerConfig
     files: dict[str, FileEntry] = field(default_factory=dict)  # absolute path -> entry
     kind: ImageKind | None = None  # None: build's default (environment, or case for an inline one)
+    prelude: str = ""  # shell lines every step (and the facts script) runs first: umask, a faked clock
+
 
     def key(self, image_id: str, *more: str) -> str:
         """Everything that decides what a container of this launch is, besides its labels (and ``more``: the
         script that reads it, say): the facts cache key."""
         config = {k: v for k, v in dataclasses.asdict(self.config).items() if k != "labels"}
         files = {path: [hashlib.sha256(f.data).hexdigest(), f.owner, f.mode] for path, f in sorted(self.files.items())}
-        text = json.dumps([image_id, config, files, *more], sort_keys=True, default=str)
+        text = json.dumps([image_id, config, files, self.prelude, *more], sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -65,4 +68,4 @@ def launch(spec: EnvironmentSpec, *, labels: dict[str, str] | None = None, share
             cleared.update({name: type(getattr(spec, name))() for name in aspect.fields})
     return Launch(spec, spec.model_copy(update=cleared) if cleared else spec,
                   ContainerConfig(**settings, env=env, labels=dict(labels or {})), files,
-                  ImageKind.HYBRID if share_image else None)
+                  ImageKind.HYBRID if share_image else None, step_prelude(spec))

@@ -12,7 +12,7 @@ from reprokit.contract.models import Case
 from reprokit.engine import KILL_GRACE_S, BatchOutcome, Engine, RunResult, timed_out
 from reprokit.engine.podman import OOM_COUNTERS, oom_kills
 from reprokit.errors import RunError
-from reprokit.run.facts import facts_script, parse_facts, step_prelude
+from reprokit.run.facts import facts_script, parse_facts
 from reprokit.run.launch import Launch
 
 # A step killed by SIGKILL leaves the memory cgroup's OOM count: the engine's oom event is Docker's only (engine/podman.py).
@@ -56,7 +56,7 @@ def run_attempt(engine: Engine, image: str, launch: Launch, case: Case, *, netwo
         # Files copied in before the start would land on a read-only root, or under a tmpfs that hides them:
         # the runner's folder and the workdir get volumes of their own.
         config = dataclasses.replace(config, writable=tuple(dict.fromkeys((*config.writable, workdir, RUN_DIR))))
-    prelude = step_prelude(spec)
+    prelude = launch.prelude
     run_dir = RUN_DIR[1:]
     archive: dict = {f"{run_dir}/": b"", f"{run_dir}/out/": b"", f"{run_dir}/steps/": b"",
                      **({f"{run_dir}/facts.sh": (prelude + facts_script()).encode()} if read_facts else {}),
