@@ -117,9 +117,9 @@ def _obtain(engine: Engine, reference: str, arch: str | None) -> Provision | Non
         found, provision = (engine.image_id(reference), True), Provision.PULLED
     else:
         return None
-    record_use(reference, found[0], kind="base")
     if arch:
         check_architecture(engine, reference, arch, what="base image")
+    record_use(reference, found[0], kind="base")
     return provision
 
 
