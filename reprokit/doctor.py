@@ -12,7 +12,7 @@ from reprokit.aspects.arch import arch_reference, host_arch
 from reprokit.errors import ReprokitError
 from reprokit.image import emulation
 from reprokit.image.base import SUITES, host_mirrors
-from reprokit.image.build import find_ca_bundle
+from reprokit.aspects.python_packages import find_ca_bundle
 from reprokit.image.usage import usage_folder
 
 

@@ -1,8 +1,10 @@
 """Python packages an environment installs (`python_packages`: pip requirement strings) in its own venv."""
 from __future__ import annotations
 
+import os
 import shlex
 from enum import Enum
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import AfterValidator
@@ -12,7 +14,20 @@ from reprokit.errors import InvalidValue, ReprokitError
 from reprokit.contract.values import pip_requirement_name, unique
 
 VENV = "/opt/reprokit/venv"
-BUILD_CA = "/tmp/reprokit-build-ca.pem"
+BUILD_CA = "/tmp/reprokit-build-ca.pem"  # trusted by the build only: see find_ca_bundle
+SYSTEM_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem")
+CA_VARIABLES = ("REPROKIT_CA_BUNDLE", "SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE")
+
+
+def find_ca_bundle() -> Path | None:
+    """The CA bundle builds should trust: $REPROKIT_CA_BUNDLE, the usual TLS variables, else the system's."""
+    for variable in CA_VARIABLES:
+        value = os.environ.get(variable)
+        if value and Path(value).is_file():
+            return Path(value)
+    return next((Path(p) for p in SYSTEM_CA_BUNDLES if Path(p).is_file()), None)
+
+
 class Installer(str, Enum):
     """What installs an environment's python packages in its venv (REPROKIT_INSTALLER); the image is the same."""
 

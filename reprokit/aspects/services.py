@@ -57,7 +57,7 @@ class Service(Frozen):
 
     @model_validator(mode="after")
     def _valid(self) -> Service:
-        from reprokit.services.reference import parse_reference
+        from reprokit.contract.reference import parse_reference
 
         parse_reference(self.image)  # raises InvalidValue naming the bad part
         for key in self.env:

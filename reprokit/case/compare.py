@@ -6,7 +6,7 @@ import re
 from typing import Iterable, Sequence
 
 from reprokit.engine import RunResult
-from reprokit.isolate.atoms import atoms
+from reprokit.aspects.atoms import atoms
 from reprokit.contract.models import EnvironmentSpec, Signature, Verdict
 
 # Noise that differs between any two runs; masked before output is compared. A case adds its own `masks`.

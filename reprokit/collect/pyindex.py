@@ -37,7 +37,7 @@ def index_url() -> str:
 
 def fetch_json(url: str, *, timeout: float = 30) -> dict | None:
     """The PEP 691 document at ``url``; None for 404 (no such project). Trusts the host's CA bundle, as builds do."""
-    from reprokit.image.build import find_ca_bundle
+    from reprokit.aspects.python_packages import find_ca_bundle
 
     bundle = find_ca_bundle()
     context = ssl.create_default_context(cafile=str(bundle) if bundle else None)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from reprokit.case.result import CaseResult, EnvironmentRun, Role
-from reprokit.isolate.atoms import flatten_spec
+from reprokit.aspects.atoms import flatten_spec
 from reprokit.contract.models import Case, EnvironmentSpec, Verdict
 
 Format = Literal["md", "html", "json"]

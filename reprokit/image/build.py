@@ -5,11 +5,11 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Literal
 
 from reprokit import __version__
 from reprokit.aspects.arch import base_reference
+from reprokit.aspects.python_packages import find_ca_bundle
 from reprokit.engine import BuildFailure, Engine, get_engine
 from reprokit.errors import EngineError
 from reprokit.image import registry
@@ -17,10 +17,6 @@ from reprokit.image.base import ensure_base
 from reprokit.image.render import Rendering, render
 from reprokit.image.usage import record_use
 from reprokit.contract.models import EnvironmentSpec
-
-SYSTEM_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem")
-CA_VARIABLES = ("REPROKIT_CA_BUNDLE", "SSL_CERT_FILE", "PIP_CERT", "REQUESTS_CA_BUNDLE")
-
 
 @dataclass(frozen=True)
 class Image:
@@ -34,15 +30,6 @@ class Image:
     total_steps: int = 0
     duration_s: float = 0.0
     pulled: bool = False  # fetched from the registry (see image/registry.py) rather than built here
-
-
-def find_ca_bundle() -> Path | None:
-    """The CA bundle builds should trust: $REPROKIT_CA_BUNDLE, the usual TLS variables, else the system's."""
-    for variable in CA_VARIABLES:
-        value = os.environ.get(variable)
-        if value and Path(value).is_file():
-            return Path(value)
-    return next((Path(p) for p in SYSTEM_CA_BUNDLES if Path(p).is_file()), None)
 
 
 def render_for_build(spec: EnvironmentSpec, *, installer: str | None = None) -> Rendering:

@@ -15,7 +15,7 @@ from typing import Callable, Literal
 
 from reprokit.aspects.python import python_version
 from reprokit.aspects.registry import aspect_of
-from reprokit.isolate.atoms import Atom, atoms, hybrid
+from reprokit.aspects.atoms import Atom, atoms, hybrid
 from reprokit.isolate.ddmin import ProbeRecord, SearchReport, default_endpoint_check, search
 from reprokit.engine import Engine
 from reprokit.errors import IsolateError

@@ -11,11 +11,11 @@ import importlib
 
 # Loaded on first use (PEP 562): a case without services imports none of the kinds and recipes (CLI start time).
 _WHERE = {"Kind": "kind", "Release": "kind", "ServiceKind": "kind", "StandIn": "kind", "version_in": "kind",
-          "Recipe": "recipes", "recipe_for": "recipes", "ImageReference": "reference", "parse_reference": "reference",
+          "Recipe": "recipes", "recipe_for": "recipes",
           "KINDS": "registry", "available_images": "registry", "get_kind": "registry", "kind_for": "registry"}
 
-__all__ = ["KINDS", "ImageReference", "Kind", "Recipe", "Release", "ServiceKind", "StandIn", "available_images",
-           "get_kind", "kind_for", "parse_reference", "recipe_for", "version_in"]
+__all__ = ["KINDS", "Kind", "Recipe", "Release", "ServiceKind", "StandIn", "available_images", "get_kind", "kind_for",
+           "recipe_for", "version_in"]
 
 
 def __getattr__(name: str):

@@ -12,7 +12,7 @@ from reprokit.engine import BuildFailure, Engine
 from reprokit.errors import BuildError
 from reprokit.image import registry
 from reprokit.services.recipes import recipe_for
-from reprokit.services.reference import parse_reference
+from reprokit.contract.reference import parse_reference
 from reprokit.services.registry import kind_for
 
 MIRROR_VARIABLE = "REPROKIT_REGISTRY_MIRROR"  # e.g. 127.0.0.1:5000: tried before Docker Hub

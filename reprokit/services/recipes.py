@@ -7,7 +7,7 @@ from types import MappingProxyType
 
 from reprokit.errors import InvalidValue
 from .kind import Kind, Release, ServiceKind, StandIn, version_key
-from .reference import ImageReference, parse_reference
+from reprokit.contract.reference import ImageReference, parse_reference
 from .registry import available_images, get_kind, kind_for
 
 # Where the official image of a series is built on another distribution than Debian's glibc.

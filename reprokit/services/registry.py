@@ -5,7 +5,7 @@ from .kind import Kind, ServiceKind, StandIn
 from .mariadb import MARIADB
 from .postgres import POSTGRES
 from .redis import REDIS
-from .reference import ImageReference, parse_reference
+from reprokit.contract.reference import ImageReference, parse_reference
 
 KINDS: tuple[Kind, ...] = (
     POSTGRES,   # postgres:13, :15, :17

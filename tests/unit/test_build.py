@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from fakes import FakeEngine
-from reprokit.image.build import build, find_ca_bundle, image_tag, render_for_build
+from reprokit.aspects.python_packages import find_ca_bundle
+from reprokit.image.build import build, image_tag, render_for_build
 from reprokit.image.build_errors import LOG_TAIL
 from reprokit.engine import BuildFailure
 from reprokit.errors import BuildError, EngineError

@@ -42,7 +42,7 @@ CASE_RUN = CLI | {
     "reprokit.engine", "reprokit.engine.fake", "reprokit.engine.podman", "reprokit.engine.protocol",
     "reprokit.image", "reprokit.image.base", "reprokit.image.build", "reprokit.image.registry",
     "reprokit.image.emulation", "reprokit.image.render", "reprokit.image.retention", "reprokit.image.usage",
-    "reprokit.isolate", "reprokit.isolate.atoms", "reprokit.redact", "reprokit.run", "reprokit.run.launch",
+    "reprokit.aspects.atoms", "reprokit.redact", "reprokit.run", "reprokit.run.launch",
     "reprokit.run.steps", "reprokit.run.facts", "reprokit.services", "reprokit.services.lifecycle"}
 # Never for --help: the libraries behind the commands. Never for a case without services: the service kinds.
 HEAVY = ("pydantic", "pydantic_core", "docker", "requests", "testcontainers", "ruamel", "yaml", "packaging",
@@ -74,4 +74,4 @@ def test_case_run_imports_what_a_run_needs_and_no_other_stage(tmp_path):
     assert ours == CASE_RUN, f"new: {sorted(ours - CASE_RUN)}; gone: {sorted(CASE_RUN - ours)}"
     assert not [m for m in modules if m.startswith(("docker", "requests", "testcontainers", "urllib.request"))]
     assert not [m for m in modules if m.startswith(("reprokit.handoff", "reprokit.services.", "reprokit.isolate."))
-                and m not in ("reprokit.services.lifecycle", "reprokit.isolate.atoms")]
+                and m not in ("reprokit.services.lifecycle", "reprokit.aspects.atoms")]

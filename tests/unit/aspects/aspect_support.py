@@ -9,7 +9,7 @@ import pytest
 
 from reprokit.aspects.base import Aspect, ImportContext
 from reprokit.errors import SpecError
-from reprokit.isolate.atoms import Atom, atoms
+from reprokit.aspects.atoms import Atom, atoms
 from reprokit.contract.load import load_environment
 from reprokit.contract.models import EnvironmentSpec
 

@@ -7,7 +7,7 @@ from aspect_support import atom_named, imported, load, load_error, spec
 from reprokit.aspects import arch as arch_module
 from reprokit.aspects.arch import Arch
 from reprokit.image.render import render
-from reprokit.isolate.atoms import hybrid
+from reprokit.aspects.atoms import hybrid
 from reprokit.run.box import container_config
 from reprokit.run.facts import not_in_effect
 

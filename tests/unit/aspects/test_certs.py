@@ -10,7 +10,7 @@ from aspect_support import PEM, atom_named, imported, load, load_error, project,
 from reprokit.aspects.certs import STORE, Certificates, pem_certificates
 from reprokit.errors import SpecError
 from reprokit.image.render import render
-from reprokit.isolate.atoms import hybrid
+from reprokit.aspects.atoms import hybrid
 from reprokit.isolate.isolation import environment_yaml
 from reprokit.run.facts import not_in_effect
 from reprokit.contract.load import load_environment

@@ -12,7 +12,7 @@ from reprokit.aspects.clock import THRESHOLD_S, Clock, faketime_shell, offset_se
 from reprokit.collect.importer import parse_collection, to_environment
 from reprokit.errors import SpecError
 from reprokit.image.render import render
-from reprokit.isolate.atoms import hybrid
+from reprokit.aspects.atoms import hybrid
 from reprokit.run.facts import not_in_effect, step_prelude
 from reprokit.contract.load import load_environment
 

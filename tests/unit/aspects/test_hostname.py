@@ -6,7 +6,7 @@ import pytest
 from aspect_support import atom_named, imported, load, load_error, spec
 from reprokit.aspects.hostname import Hostname
 from reprokit.image.render import render
-from reprokit.isolate.atoms import hybrid
+from reprokit.aspects.atoms import hybrid
 from reprokit.run.box import container_config
 from reprokit.run.facts import not_in_effect
 

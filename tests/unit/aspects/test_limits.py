@@ -9,7 +9,7 @@ from aspect_support import atom_named, imported, load, load_error, spec
 from reprokit.aspects.limits import MAX_NOFILE, LimitsAspect
 from reprokit.collect.importer import parse_collection, to_environment
 from reprokit.image.render import render
-from reprokit.isolate.atoms import hybrid
+from reprokit.aspects.atoms import hybrid
 from reprokit.run.box import container_config
 from reprokit.run.facts import not_in_effect, parse_facts
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from aspect_support import atom_named, imported, load, load_error, spec
 from reprokit.aspects.python_packages import VENV, PythonPackages
 from reprokit.image.render import render
-from reprokit.isolate.atoms import hybrid
+from reprokit.aspects.atoms import hybrid
 
 PYTHON_PACKAGES = PythonPackages()
 

@@ -8,7 +8,7 @@ import pytest
 from aspect_support import atom_named, imported, load, load_error, project, spec
 from reprokit.aspects.readonly import ReadOnly
 from reprokit.image.render import render
-from reprokit.isolate.atoms import hybrid
+from reprokit.aspects.atoms import hybrid
 from reprokit.isolate.isolation import environment_yaml
 from reprokit.run.box import container_config
 from reprokit.contract.load import load_environment

@@ -17,7 +17,7 @@ from reprokit.case.compare import facts_diff, spec_diff
 from reprokit.collect.importer import parse_collection, to_environment
 from reprokit.errors import SpecError
 from reprokit.image.render import render
-from reprokit.isolate.atoms import atoms, hybrid
+from reprokit.aspects.atoms import atoms, hybrid
 from reprokit.isolate.isolation import environment_yaml
 from reprokit.run.facts import facts_script, not_in_effect, parse_facts, step_prelude
 from reprokit.contract.load import dump_yaml, load_environment

@@ -6,7 +6,7 @@ import textwrap
 import pytest
 
 from reprokit.errors import SpecError
-from reprokit.isolate.atoms import atoms, hybrid
+from reprokit.aspects.atoms import atoms, hybrid
 from reprokit.isolate.isolation import environment_yaml
 from reprokit.contract.load import load_environment
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from aspect_support import atom_named, imported, load, load_error, project, sh, spec
 from reprokit.aspects.umask import Umask
 from reprokit.image.render import render
-from reprokit.isolate.atoms import hybrid
+from reprokit.aspects.atoms import hybrid
 from reprokit.isolate.isolation import environment_yaml
 from reprokit.run.box import container_config
 from reprokit.run.facts import not_in_effect, step_prelude

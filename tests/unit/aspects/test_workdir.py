@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aspect_support import atom_named, load, load_error, spec
 from reprokit.image.render import render
-from reprokit.isolate.atoms import hybrid
+from reprokit.aspects.atoms import hybrid
 from reprokit.run.box import container_config
 
 

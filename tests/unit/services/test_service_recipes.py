@@ -7,9 +7,8 @@ import subprocess
 import pytest
 
 from reprokit.errors import InvalidValue, ReprokitError
-from reprokit.services import (
-    KINDS, ServiceKind, available_images, get_kind, kind_for, parse_reference, recipe_for, version_in,
-)
+from reprokit.contract.reference import parse_reference
+from reprokit.services import KINDS, ServiceKind, available_images, get_kind, kind_for, recipe_for, version_in
 
 AVAILABLE = ("postgres:13, postgres:15, postgres:17, mariadb:10.5, mariadb:10.11, mariadb:11.8, "
              "redis:6.0, redis:7.0, redis:8.0")
