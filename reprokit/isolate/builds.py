@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable
 
-from reprokit.engine import BuildOutcome, Engine
+from reprokit.engine import BuildOutcome, Engine, get_engine
 from reprokit.isolate.ddmin import BuildStatus, ProbeRecord
 
 STEP_LINE = re.compile(r"^(?:Step|STEP) (\d+)/\d+")  # Docker's classic builder; Podman's buildah
@@ -90,15 +90,23 @@ class _Progress:
 
 class SharedBuilds:
     """An engine whose builds run ``jobs`` at a time and wait for shared first steps in progress elsewhere; every
-    other engine method is the wrapped engine's. ``phase`` names the part of the search builds are recorded under."""
+    other engine method is the wrapped engine's (None: the process-wide one, connected on first use, so an
+    isolation whose outcomes are all cached needs no engine). ``phase`` names the part of the search builds are
+    recorded under."""
 
-    def __init__(self, engine: Engine, *, jobs: int = 1):
-        self.inner = engine
+    def __init__(self, engine: Engine | None, *, jobs: int = 1):
+        self._inner = engine
         self.phase = ""
         self.records: list[BuildRecord] = []
         self._slots = threading.Semaphore(max(1, jobs))
         self._changed = threading.Condition()
         self._running: list[_Progress] = []
+
+    @property
+    def inner(self) -> Engine:
+        if self._inner is None:
+            self._inner = get_engine()
+        return self._inner
 
     def __getattr__(self, name: str):
         return getattr(self.inner, name)

@@ -20,7 +20,7 @@ from reprokit.aspects.registry import aspect_of
 from reprokit.isolate.atoms import Atom, atoms, hybrid
 from reprokit.isolate.builds import BuildRecord, SharedBuilds, phase_report
 from reprokit.isolate.ddmin import ProbeRecord, SearchReport, default_endpoint_check, search
-from reprokit.engine import Engine, get_engine
+from reprokit.engine import Engine
 from reprokit.errors import IsolateError
 from reprokit.contract.load import Project, write_json_atomically
 from reprokit.aspects.base import Merge
@@ -274,7 +274,7 @@ def isolate(case: Case, *, project: Project, repeat: int = 1, jobs: int = 1, fin
     started = time.monotonic()
     groups = grouping(found, case.baseline, resolver=resolver)
     resolve_s = time.monotonic() - started
-    builds = SharedBuilds(engine or get_engine(), jobs=jobs)  # --jobs builds at once, shared first steps once
+    builds = SharedBuilds(engine, jobs=jobs)  # --jobs builds at once, shared first steps once
     fingerprint = case_fingerprint(case, repeat)
     cache = OutcomeCache(project.root / ".reprokit" / "isolate" / f"{case.id}.json", fresh=fresh)
     try:

@@ -159,3 +159,13 @@ def test_a_copy_step_differs_when_the_files_it_copies_differ(copy):
 
 def test_instructions_join_continuation_lines_and_skip_comments():
     assert instructions("# hello\nFROM x\n\nRUN a \\\n && b\nENV A=1\n") == ["FROM x", "RUN a  && b", "ENV A=1"]
+
+
+def test_the_process_wide_engine_is_connected_only_when_first_needed(monkeypatch):
+    import reprokit.isolate.builds as module
+
+    connected = []
+    monkeypatch.setattr(module, "get_engine", lambda: connected.append(1) or GatedEngine())
+    builds = SharedBuilds(None, jobs=2)
+    assert connected == []  # an isolation whose outcomes are all cached needs no engine
+    assert builds.image_id("x") == "id-of-x" and connected == [1]
