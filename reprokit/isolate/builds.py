@@ -68,7 +68,8 @@ def shared_steps(a: list[str], b: list[str]) -> int:
 
 @dataclass(frozen=True)
 class BuildRecord:
-    """One build that reached the engine: how long it waited for shared steps, how long it took, what it reused."""
+    """One build that reached the engine: how long it waited (for shared steps in progress, then for a free
+    slot), how long it took, and what Docker's cache gave it."""
 
     tag: str
     phase: str
