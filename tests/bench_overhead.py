@@ -458,43 +458,86 @@ def loud_replay_rss(project: Project) -> list[Figure]:
                    why=f"{over(peak_mb, 200)} or the verdict ({verdict}) lost the signature")]
 
 
-def isolate_from_cold(created: list[str]) -> list[Figure]:
-    """`reprokit isolate SUP-4811 --jobs 2` from no images at all, against one cold build of its customer
-    environment. Each starts from a base of its own (debian:bookworm under a new id, named so reprokit still
-    knows the suite's python), so neither reuses a layer of the other or of any image on this engine; only
-    images built on those two bases are removed afterwards."""
-    bases = [fresh_base(created, debian=True), fresh_base(created, debian=True)]
+@contextmanager
+def sup_4811_on_fresh_bases(created: list[str], count: int):
+    """A temporary project holding SUP-4811 and the baseline, and a function that points the baseline at the
+    i-th of ``count`` fresh bases (debian:bookworm under a new id, named so reprokit still knows the suite's
+    python) and forgets earlier outcomes, dry runs and facts: each use starts from no images at all, reusing no
+    layer of any other image on this engine. Only the images built on those bases are removed afterwards."""
+    bases = [fresh_base(created, debian=True) for _ in range(count)]
     try:
         with tempfile.TemporaryDirectory(prefix="reprokit-bench-isolate-") as scratch:
             root = Path(scratch)
             shutil.copytree(ROOT / "cases" / "SUP-4811", root / "cases" / "SUP-4811")
             (root / "environments").mkdir()
             baseline = (ROOT / "environments" / "baseline.yaml").read_text()
-            on_base = lambda base: (root / "environments" / "baseline.yaml").write_text(  # noqa: E731
-                baseline.replace("os: debian:bookworm", f"os: {base}"))
-            on_base(bases[0])
-            started = time.perf_counter()
-            assert build(load_case("SUP-4811", root=root).environment).built
-            cold_s = time.perf_counter() - started
-            on_base(bases[1])
-            started = time.perf_counter()
-            done = sh(REPROKIT, "isolate", "SUP-4811", "--jobs", "2", "--json", "-C", str(root), check=False)
-            isolate_s = time.perf_counter() - started
+
+            def on_base(i: int) -> Path:
+                shutil.rmtree(root / ".reprokit", ignore_errors=True)
+                (root / "environments" / "baseline.yaml").write_text(
+                    baseline.replace("os: debian:bookworm", f"os: {bases[i]}"))
+                return root
+            yield on_base
     finally:
         created += [tag for base in bases for tag in built_on(base)]
+
+
+def per_phase(result: dict) -> str:
+    return "; ".join(f"{p['phase']} {p['wall_s']:.1f} s ({p['probes']} probes, {p['builds']} builds, "
+                     f"{p['images_present']} images present, {p['layers_reused']} layers reused)"
+                     for p in result["phases"])
+
+
+def isolate_from_cold(created: list[str]) -> list[Figure]:
+    """`reprokit isolate SUP-4811 --jobs 2` from no images at all, against one cold build of its customer
+    environment, each on a base of its own."""
+    with sup_4811_on_fresh_bases(created, 2) as on_base:
+        root = on_base(0)
+        started = time.perf_counter()
+        assert build(load_case("SUP-4811", root=root).environment).built
+        cold_s = time.perf_counter() - started
+        on_base(1)
+        started = time.perf_counter()
+        done = sh(REPROKIT, "isolate", "SUP-4811", "--jobs", "2", "--json", "-C", str(root), check=False)
+        isolate_s = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"reprokit isolate SUP-4811 exited {done.returncode}: {done.stderr.strip()[-800:]}")
     result, ratio = json.loads(done.stdout), isolate_s / cold_s
-    phases = "; ".join(f"{p['phase']} {p['wall_s']:.1f} s ({p['probes']} probes, {p['builds']} builds, "
-                       f"{p['images_present']} images present, {p['layers_reused']} layers reused)"
-                       for p in result["phases"])
     minimal = [a["name"] for a in result["minimal"]]
     return [Figure("isolate SUP-4811 --jobs 2 from cold (s)", round(isolate_s, 2), round(cold_s, 2),
                    "cold build of its customer environment", "<= 2.5x",
-                   ratio <= 2.5 and minimal == ["python_packages.markupsafe"], f"minimal {minimal}; per phase: {phases}",
+                   ratio <= 2.5 and minimal == ["python_packages.markupsafe"],
+                   f"minimal {minimal}; per phase: {per_phase(result)}",
                    {"isolate": isolate_s, "cold_build": cold_s, "phases": result["phases"],
                     "engine_builds": result["engine_builds"], "totals": result["totals"]},
-                   why=f"{over(ratio, 2.5)}; per phase: {phases}")]
+                   why=f"{over(ratio, 2.5)}; per phase: {per_phase(result)}")]
+
+
+def isolate_modes(created: list[str]) -> list[Figure]:
+    """Cold isolations of SUP-4811 (library calls), each from no images: sequential (--jobs 1), parallel (--jobs 2,
+    every build on its own) and staggered (--jobs 2, a build waits for first steps shared with one in progress:
+    what isolate does)."""
+    import reprokit.isolate.builds as builds
+    from reprokit.isolate.isolation import isolate
+
+    seconds, phases, waits = {}, {}, builds.shared_steps
+    with sup_4811_on_fresh_bases(created, 3) as on_base:
+        for i, (mode, jobs) in enumerate([("sequential", 1), ("parallel", 2), ("staggered", 2)]):
+            root = on_base(i)
+            builds.shared_steps = (lambda a, b: 0) if mode == "parallel" else waits
+            try:
+                started = time.perf_counter()
+                result = isolate(load_case("SUP-4811", root=root), project=Project(root), jobs=jobs, record=False)
+                seconds[mode], phases[mode] = time.perf_counter() - started, result.phases
+            finally:
+                builds.shared_steps = waits
+    best = min(seconds, key=seconds.get)
+    note = "; ".join(f"{mode} {s:.1f} s ({sum(p['builds'] for p in phases[mode])} builds, "
+                     f"{sum(p['layers_reused'] for p in phases[mode])} layers reused)" for mode, s in seconds.items())
+    return [Figure("isolate SUP-4811 from cold, staggered (s)", round(seconds["staggered"], 2),
+                   round(seconds["sequential"], 2), "the same, sequential (--jobs 1)", "fastest of the three",
+                   best == "staggered", note, {"seconds": seconds, "phases": phases},
+                   why=f"{best} was fastest: {note}")]
 
 
 def built_on(base: str) -> list[str]:
@@ -579,7 +622,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="runs per cheap figure (median)")
     parser.add_argument("--cold-runs", type=int, default=2, help="cold builds per installer (each 0.5-3 min)")
     parser.add_argument("--rebuild-runs", type=int, default=3, help="rebuilds per installer after a pin change (at most 7)")
-    parser.add_argument("--only", nargs="*", default=None, help="help warm unchanged rebuild replay services rss isolate")
+    parser.add_argument("--only", nargs="*", default=None, help="help warm unchanged rebuild replay services rss isolate isolate-modes")
     args = parser.parse_args(argv)
     chosen = set(args.only or ["help", "warm", "unchanged", "rebuild", "replay", "services", "rss", "isolate"])
     figures, created = [], []
@@ -590,7 +633,8 @@ def main(argv: list[str] | None = None) -> int:
                 ("replay", lambda: replay_jobs(project, args.runs)),
                 ("services", lambda: service_start(args.runs)),
                 ("rebuild", lambda: pin_rebuild_and_installers(project, args.rebuild_runs, args.cold_runs, created)),
-                ("rss", lambda: loud_replay_rss(project)), ("isolate", lambda: isolate_from_cold(created))]
+                ("rss", lambda: loud_replay_rss(project)), ("isolate", lambda: isolate_from_cold(created)),
+                ("isolate-modes", lambda: isolate_modes(created))]
         try:
             for name, measure in plan:
                 if name in chosen:
