@@ -327,9 +327,11 @@ def unchanged_build(project: Project, runs: int) -> list[Figure]:
                    why=f"{builds} build call(s) reached the engine" if builds else over(value, 0.5))]
 
 
-def fresh_base(created: list[str]) -> str:
-    """A base image nobody has built on: debian:bookworm plus a unique label, so a new image id."""
-    tag = f"reprokit-bench/bookworm:{uuid.uuid4().hex[:10]}"
+def fresh_base(created: list[str], *, debian: bool = False) -> str:
+    """A base image nobody has built on: debian:bookworm plus a unique label, so a new image id. ``debian``:
+    named <unique>/debian:bookworm, so reprokit knows its suite's python (the resolver asks pip for it)."""
+    unique = uuid.uuid4().hex[:10]
+    tag = f"reprokit-bench-{unique}/debian:bookworm" if debian else f"reprokit-bench/bookworm:{unique}"
     done = subprocess.run(["docker", "build", "-q", "-t", tag, "-"], capture_output=True, text=True,
                           input=f"FROM debian:bookworm\nLABEL reprokit.bench={tag}\n")
     if done.returncode != 0:
@@ -456,6 +458,95 @@ def loud_replay_rss(project: Project) -> list[Figure]:
                    why=f"{over(peak_mb, 200)} or the verdict ({verdict}) lost the signature")]
 
 
+@contextmanager
+def sup_4811_on_fresh_bases(created: list[str], count: int):
+    """A temporary project holding SUP-4811 and the baseline, and a function that points the baseline at the
+    i-th of ``count`` fresh bases (debian:bookworm under a new id, named so reprokit still knows the suite's
+    python) and forgets earlier outcomes, dry runs and facts: each use starts from no images at all, reusing no
+    layer of any other image on this engine. Only the images built on those bases are removed afterwards."""
+    bases = [fresh_base(created, debian=True) for _ in range(count)]
+    try:
+        with tempfile.TemporaryDirectory(prefix="reprokit-bench-isolate-") as scratch:
+            root = Path(scratch)
+            shutil.copytree(ROOT / "cases" / "SUP-4811", root / "cases" / "SUP-4811")
+            (root / "environments").mkdir()
+            baseline = (ROOT / "environments" / "baseline.yaml").read_text()
+
+            def on_base(i: int) -> Path:
+                shutil.rmtree(root / ".reprokit", ignore_errors=True)
+                (root / "environments" / "baseline.yaml").write_text(
+                    baseline.replace("os: debian:bookworm", f"os: {bases[i]}"))
+                return root
+            yield on_base
+    finally:
+        created += [tag for base in bases for tag in built_on(base)]
+
+
+def per_phase(result: dict) -> str:
+    return "; ".join(f"{p['phase']} {p['wall_s']:.1f} s ({p['probes']} probes, {p['builds']} builds, "
+                     f"{p['images_present']} images present, {p['layers_reused']} layers reused)"
+                     for p in result["phases"])
+
+
+def isolate_from_cold(created: list[str]) -> list[Figure]:
+    """`reprokit isolate SUP-4811 --jobs 2` from no images at all, against one cold build of its customer
+    environment, each on a base of its own."""
+    with sup_4811_on_fresh_bases(created, 2) as on_base:
+        root = on_base(0)
+        started = time.perf_counter()
+        assert build(load_case("SUP-4811", root=root).environment).built
+        cold_s = time.perf_counter() - started
+        on_base(1)
+        started = time.perf_counter()
+        done = sh(REPROKIT, "isolate", "SUP-4811", "--jobs", "2", "--json", "-C", str(root), check=False)
+        isolate_s = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"reprokit isolate SUP-4811 exited {done.returncode}: {done.stderr.strip()[-800:]}")
+    result, ratio = json.loads(done.stdout), isolate_s / cold_s
+    minimal = [a["name"] for a in result["minimal"]]
+    return [Figure("isolate SUP-4811 --jobs 2 from cold (s)", round(isolate_s, 2), round(cold_s, 2),
+                   "cold build of its customer environment", "<= 2.5x",
+                   ratio <= 2.5 and minimal == ["python_packages.markupsafe"],
+                   f"minimal {minimal}; per phase: {per_phase(result)}",
+                   {"isolate": isolate_s, "cold_build": cold_s, "phases": result["phases"],
+                    "engine_builds": result["engine_builds"], "totals": result["totals"]},
+                   why=f"{over(ratio, 2.5)}; per phase: {per_phase(result)}")]
+
+
+def isolate_modes(created: list[str]) -> list[Figure]:
+    """Cold isolations of SUP-4811 (library calls), each from no images: sequential (--jobs 1), parallel (--jobs 2,
+    every build on its own) and staggered (--jobs 2, a build waits for first steps shared with one in progress:
+    what isolate does)."""
+    import reprokit.isolate.builds as builds
+    from reprokit.isolate.isolation import isolate
+
+    seconds, phases, waits = {}, {}, builds.shared_steps
+    with sup_4811_on_fresh_bases(created, 3) as on_base:
+        for i, (mode, jobs) in enumerate([("sequential", 1), ("parallel", 2), ("staggered", 2)]):
+            root = on_base(i)
+            builds.shared_steps = (lambda a, b: 0) if mode == "parallel" else waits
+            try:
+                started = time.perf_counter()
+                result = isolate(load_case("SUP-4811", root=root), project=Project(root), jobs=jobs, record=False)
+                seconds[mode], phases[mode] = time.perf_counter() - started, result.phases
+            finally:
+                builds.shared_steps = waits
+    staggered, parallel, sequential = seconds["staggered"], seconds["parallel"], seconds["sequential"]
+    note = "; ".join(f"{mode} {s:.1f} s ({sum(p['builds'] for p in phases[mode])} builds, "
+                     f"{sum(p['layers_reused'] for p in phases[mode])} layers reused)" for mode, s in seconds.items())
+    return [Figure("isolate SUP-4811 from cold, staggered (s)", round(staggered, 2), round(parallel, 2),
+                   "the same, parallel builds that share nothing", "<= 1x", staggered <= parallel,
+                   f"{note}; staggered vs sequential {staggered / sequential:.2f}x", {"seconds": seconds, "phases": phases},
+                   why=f"{over(staggered / parallel, 1)}: {note}")]
+
+
+def built_on(base: str) -> list[str]:
+    """Tagged images whose history holds ``base``: what was built on it (a base of this run's own)."""
+    short = sh("docker", "image", "inspect", "-f", "{{.Id}}", base).stdout.strip().removeprefix("sha256:")[:12]
+    newer = sh("docker", "images", "--filter", f"since={base}", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+    return [tag for tag in newer if short in sh("docker", "history", "-q", tag, check=False).stdout.split()]
+
+
 # -- main --------------------------------------------------------------------------------------------------------
 
 
@@ -531,9 +622,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="runs per cheap figure (median)")
     parser.add_argument("--cold-runs", type=int, default=2, help="cold builds per installer (each 0.5-3 min)")
     parser.add_argument("--rebuild-runs", type=int, default=3, help="rebuilds per installer after a pin change (at most 7)")
-    parser.add_argument("--only", nargs="*", default=None, help="help warm unchanged rebuild replay services rss")
+    parser.add_argument("--only", nargs="*", default=None, help="help warm unchanged rebuild replay services rss isolate isolate-modes")
     args = parser.parse_args(argv)
-    chosen = set(args.only or ["help", "warm", "unchanged", "rebuild", "replay", "services", "rss"])
+    chosen = set(args.only or ["help", "warm", "unchanged", "rebuild", "replay", "services", "rss", "isolate"])
     figures, created = [], []
     with tempfile.TemporaryDirectory(prefix="reprokit-bench-") as scratch:
         project = make_project(Path(scratch), cases=10)
@@ -542,7 +633,8 @@ def main(argv: list[str] | None = None) -> int:
                 ("replay", lambda: replay_jobs(project, args.runs)),
                 ("services", lambda: service_start(args.runs)),
                 ("rebuild", lambda: pin_rebuild_and_installers(project, args.rebuild_runs, args.cold_runs, created)),
-                ("rss", lambda: loud_replay_rss(project))]
+                ("rss", lambda: loud_replay_rss(project)), ("isolate", lambda: isolate_from_cold(created)),
+                ("isolate-modes", lambda: isolate_modes(created))]
         try:
             for name, measure in plan:
                 if name in chosen:

@@ -74,6 +74,12 @@ def _print(result, written: str | None) -> None:
                       f"{r.matches}/{r.runs}",
                       r.outcome.value, f"{r.duration_s:.1f}s", "hit" if r.cache_hit else "")
     out.print(table)
+    phases = Table("phase", "wall", "probes", "outcomes cached", "builds", "images present", "layers reused",
+                   "layers built", title="phases")
+    for p in data["phases"]:
+        phases.add_row(p["phase"], f"{p['wall_s']:.1f}s", *(str(p[k]) for k in (
+            "probes", "outcomes_cached", "builds", "images_present", "layers_reused", "layers_built")))
+    out.print(phases)
     out.print("[bold]minimal failure-inducing difference[/bold]:")
     for atom in result.minimal:
         out.print(f"  {escape(atom.describe())}")

@@ -117,6 +117,7 @@ class SearchReport(Generic[T]):
     customer_rate: float
     confidence: float
     wall_s: float
+    phase_s: dict[str, float] = field(default_factory=dict)  # wall seconds per phase (Phase values), in order
 
     @property
     def minimal(self) -> list[T]:
@@ -136,13 +137,33 @@ class Search(Generic[T]):
     def __init__(self, prober: Callable[[frozenset[T]], Trial], *, jobs: int = 1,
                  key: Callable[[frozenset[T]], str] | None = None, label: Callable[[T], str] = str,
                  cache: dict[str, Trial] | None = None, on_probe: Callable[[ProbeRecord], None] | None = None,
-                 kind: Callable[[T], Hashable] | None = None):
+                 kind: Callable[[T], Hashable] | None = None, on_phase: Callable[[Phase], None] | None = None):
         self.prober, self.jobs, self.label, self.on_probe, self.kind = prober, max(1, jobs), label, on_probe, kind
+        self.on_phase = on_phase
+        self.phase_s: dict[str, float] = {}
+        self._phase: tuple[Phase, float] | None = None
         self.key = key or (lambda config: hashlib.sha256("\0".join(sorted(map(label, config))).encode()).hexdigest())
         self.cache = cache if cache is not None else {}
         self.records: list[ProbeRecord] = []
         self._lock = threading.Lock()
         self._pending: dict[str, threading.Event] = {}
+
+    def enter(self, phase: Phase | None) -> None:
+        """Start timing ``phase`` (None: stop); the time since the last call goes to the phase it started."""
+        now = time.monotonic()
+        if self._phase is not None:
+            name, since = self._phase[0].value, self._phase[1]
+            self.phase_s[name] = round(self.phase_s.get(name, 0.0) + now - since, 2)
+        self._phase = (phase, now) if phase is not None else None
+        if phase is not None and self.on_phase:
+            self.on_phase(phase)
+
+    def probe_all(self, configs: Sequence[frozenset[T]], phase: Phase) -> list[Outcome]:
+        """Probe every config, ``jobs`` at a time; outcomes in the configs' order."""
+        if self.jobs == 1 or len(configs) < 2:
+            return [self.probe(c, phase) for c in configs]
+        with ThreadPoolExecutor(min(self.jobs, len(configs))) as pool:
+            return list(pool.map(lambda c: self.probe(c, phase), configs))
 
     def probe(self, config: frozenset[T], phase: Phase) -> Outcome:
         key = self.key(config)
@@ -223,8 +244,9 @@ class Search(Generic[T]):
 
     def confirm(self, cause: list[T]) -> list[T]:
         """Check the cause FAILs and removing any one item PASSes; the items whose removal was UNRESOLVED."""
-        self.probe(frozenset(cause), Phase.CONFIRM)
-        outcomes = {item: self.probe(frozenset(cause) - {item}, Phase.CONFIRM) for item in cause}
+        self.enter(Phase.CONFIRM)
+        found = self.probe_all([frozenset(cause)] + [frozenset(cause) - {item} for item in cause], Phase.CONFIRM)
+        outcomes = dict(zip(cause, found[1:]))
         if any(o is Outcome.FAIL for o in outcomes.values()):  # cannot happen after ddmin; kept as a guard
             raise AssertionError(f"not 1-minimal: {outcomes}")
         return [item for item, outcome in outcomes.items() if outcome is Outcome.UNRESOLVED]
@@ -244,17 +266,19 @@ def split(items: list[T], n: int) -> list[list[T]]:
 def search(items: Sequence[T], prober: Callable[[frozenset[T]], Trial], *, jobs: int = 1, find_all: bool = False,
            check_endpoints: Callable[[ProbeRecord, ProbeRecord], None] | None = None,
            **options) -> SearchReport[T]:
-    """Verify the endpoints, minimize, confirm 1-minimality, and with ``find_all`` look for further causes."""
+    """Verify the endpoints (both at once with ``jobs`` > 1), minimize, confirm 1-minimality, and with
+    ``find_all`` look for further causes."""
     started = time.monotonic()
     engine: Search[T] = Search(prober, jobs=jobs, **options)
     everything = list(items)
-    engine.probe(frozenset(), Phase.ENDPOINT)
-    engine.probe(frozenset(everything), Phase.ENDPOINT)
-    baseline, customer = engine.records[0], engine.records[1]
+    engine.enter(Phase.ENDPOINT)
+    engine.probe_all([frozenset(), frozenset(everything)], Phase.ENDPOINT)
+    baseline, customer = sorted(engine.records[:2], key=lambda r: len(r.applied))
     (check_endpoints or default_endpoint_check)(baseline, customer)
     causes, unconfirmed = [], []
     remaining = everything
     while remaining:
+        engine.enter(Phase.SEARCH if not causes else Phase.FIND_ALL)
         if causes and engine.probe(frozenset(remaining), Phase.FIND_ALL) is not Outcome.FAIL:
             break
         cause = engine.ddmin(remaining, Phase.SEARCH if not causes else Phase.FIND_ALL)
@@ -263,9 +287,10 @@ def search(items: Sequence[T], prober: Callable[[frozenset[T]], Trial], *, jobs:
         if not find_all:
             break
         remaining = [x for x in remaining if x not in cause]
+    engine.enter(None)
     return SearchReport(causes, unconfirmed, _unresolved_candidates(engine, causes), engine.records,
                         rate(baseline), rate(customer), confidence(engine.records, rate(customer)),
-                        time.monotonic() - started)
+                        time.monotonic() - started, engine.phase_s)
 
 
 def default_endpoint_check(baseline: ProbeRecord, customer: ProbeRecord, *, subject: str = "",

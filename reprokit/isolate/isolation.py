@@ -8,6 +8,8 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Callable, Literal
 from reprokit.aspects.python import python_version
 from reprokit.aspects.registry import aspect_of
 from reprokit.aspects.atoms import Atom, atoms, hybrid
+from reprokit.isolate.builds import BuildRecord, SharedBuilds, phase_report
 from reprokit.isolate.ddmin import ProbeRecord, SearchReport, default_endpoint_check, search
 from reprokit.engine import Engine
 from reprokit.errors import IsolateError
@@ -89,8 +92,10 @@ def coupled_pins(python_atoms: list[Atom], baseline: EnvironmentSpec,
             a = parent[a]
         return a
 
+    with ThreadPoolExecutor(4) as pool:  # each dry run is a pip process waiting on the index: ask them at once
+        alone = dict(zip(python_atoms, pool.map(lambda a: resolver(version, pins([a])), python_atoms)))
     for atom in python_atoms:
-        if resolver(version, pins([atom])) != "conflict":
+        if alone[atom] != "conflict":
             continue
         partner = next((b for b in python_atoms if b is not atom and resolver(version, pins([atom, b])) == "ok"), None)
         for other in [partner] if partner else [b for b in python_atoms if b is not atom]:
@@ -119,9 +124,9 @@ class PipResolver:
     def __call__(self, version: str, requirements: tuple[str, ...]) -> Resolution:
         key = hashlib.sha256(json.dumps([version, sorted(requirements)]).encode()).hexdigest()
         if key not in self.answers:
-            self.calls += 1
             answer, lasting = self._ask(version, requirements)
             with self._lock:
+                self.calls += 1
                 self.answers[key] = answer
                 if not lasting:
                     self._passing.add(key)
@@ -196,6 +201,13 @@ class Isolation:
     jobs: int
     root: Path
     resolver_calls: int = 0
+    builds: list[BuildRecord] = field(default_factory=list)  # the builds that reached the engine
+    resolve_s: float = 0.0  # the resolver's dry runs, before the search
+
+    @property
+    def phases(self) -> list[dict]:
+        """Per phase (resolve, endpoint, search, confirm, ...): wall time, probes, builds and cache hits."""
+        return phase_report({"resolve": self.resolve_s, **self.report.phase_s}, self.report.records, self.builds)
 
     @property
     def minimal(self) -> list[Atom]:
@@ -237,6 +249,7 @@ class Isolation:
             "groups": [{"name": g.name, "atoms": [a.name for a in g.atoms], "reason": g.reason} for g in self.groups],
             "probes": [r.to_dict() for r in self.report.records],
             "totals": {**self.report.totals(), "resolver_calls": self.resolver_calls},
+            "phases": self.phases, "engine_builds": [b.to_dict() for b in self.builds],
             "repeat": self.repeat, "jobs": self.jobs,
             "reproduction_rate": {"baseline": self.report.baseline_rate, "environment": self.report.customer_rate},
             "confidence": self.report.confidence, "notes": self.notes(),
@@ -258,15 +271,18 @@ def isolate(case: Case, *, project: Project, repeat: int = 1, jobs: int = 1, fin
         raise IsolateError(f"case {case.id}: the environment {case.environment.name!r} declares nothing different "
                            f"from the baseline {case.baseline.name!r}", hint="isolate needs a declared difference")
     resolver = PipResolver(project.root / ".reprokit" / "resolve-cache.json")
+    started = time.monotonic()
     groups = grouping(found, case.baseline, resolver=resolver)
+    resolve_s = time.monotonic() - started
+    builds = SharedBuilds(engine, jobs=jobs)  # --jobs builds at once, shared first steps once
     fingerprint = case_fingerprint(case, repeat)
     cache = OutcomeCache(project.root / ".reprokit" / "isolate" / f"{case.id}.json", fresh=fresh)
     try:
         facts = project.root / ".reprokit" / "facts"
         report = search(groups, lambda config: probe_case(case, hybrid(case.baseline, config), repeat=repeat,
-                                                          engine=engine, facts_cache=facts),
+                                                          engine=builds, facts_cache=facts),
                         jobs=jobs, find_all=find_all, label=lambda g: g.name, kind=lambda g: g.rebuild, cache=cache,
-                        on_probe=on_probe,
+                        on_probe=on_probe, on_phase=lambda phase: setattr(builds, "phase", phase.value),
                         key=lambda config: hashlib.sha256(
                             f"{fingerprint}|{hybrid(case.baseline, config).content_hash()}".encode()).hexdigest(),
                         check_endpoints=partial(default_endpoint_check, subject=f"case {case.id}: ",
@@ -275,7 +291,8 @@ def isolate(case: Case, *, project: Project, repeat: int = 1, jobs: int = 1, fin
                                                 reproduce=f"reprokit case run {case.id}"))
     finally:
         cache.save()
-    result = Isolation(case, found, groups, report, repeat, jobs, project.root, resolver.calls)
+    result = Isolation(case, found, groups, report, repeat, jobs, project.root, resolver.calls, builds.records,
+                       round(resolve_s, 2))
     if record:
         from reprokit.case.history import History, default_path
 

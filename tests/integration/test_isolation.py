@@ -29,6 +29,14 @@ def test_isolate_names_the_one_real_culprit_among_twelve_differences_and_caches_
     assert first["totals"]["unresolved"] == 0 and first["totals"]["runs"] >= 3
     phases = {p["phase"] for p in first["probes"]}
     assert {"endpoint", "search"} <= phases
+    # every probe either built its image or found it present; the builds counted are the engine's builds
+    report = {p["phase"]: p for p in first["phases"]}
+    assert list(report)[:3] == ["resolve", "endpoint", "search"]
+    assert all(p["probes"] == p["builds"] + p["images_present"] for p in first["phases"])
+    assert sum(p["builds"] for p in first["phases"]) == len(first["engine_builds"]) == first["totals"]["builds"]
+    if report["endpoint"]["builds"] == 2:  # built side by side: the second reused the first's apt layers
+        assert max(b["cached_steps"] for b in first["engine_builds"] if b["phase"] == "endpoint") >= 2
+    assert report["search"]["images_present"] >= 2  # the first split's halves are the endpoints' images
     # the minimal hybrid, written as an environment file, is the baseline plus the culprit only
     minimal = (project / "environments" / "sup-4811-minimal.yaml").read_text()
     assert "extends: baseline" in minimal and "markupsafe==2.1.0" in minimal and "timezone" not in minimal
@@ -36,6 +44,8 @@ def test_isolate_names_the_one_real_culprit_among_twelve_differences_and_caches_
     second = isolate(project, "SUP-4811")
     assert [a["name"] for a in second["minimal"]] == ["python_packages.markupsafe"]
     assert second["totals"]["builds"] == 0 and second["totals"]["runs"] == 0
+    assert second["engine_builds"] == [] and all(p["outcomes_cached"] == len(
+        [r for r in second["probes"] if r["phase"] == p["phase"]]) for p in second["phases"])
 
     records = subprocess.run([sys.executable, "-m", "reprokit", "history", "SUP-4811", "--json", "-C", str(project)],
                              capture_output=True, text=True, timeout=120)

@@ -2,13 +2,19 @@
 from __future__ import annotations
 
 import random
+import threading
 
 import pytest
+
+from fakes import FakeEngine, write_project
+from reprokit.case.history import History, default_path
+from reprokit.contract.load import Project, load_case
+from reprokit.engine import RunResult
 
 from reprokit.isolate.bisect import _pinned
 from reprokit.isolate.ddmin import Outcome, Trial, bisect_versions, search, split
 from reprokit.errors import IsolateError
-from reprokit.isolate.isolation import Group, atoms, environment_yaml, grouping, hybrid
+from reprokit.isolate.isolation import Group, atoms, environment_yaml, grouping, hybrid, isolate
 from reprokit.contract.load import load_environment
 from reprokit.contract.models import EnvironmentSpec
 
@@ -237,6 +243,55 @@ def test_a_probe_that_raises_is_unresolved_not_a_crash():
         return Trial(1, int(3 in config))
     report = search(range(4), probe)
     assert report.minimal == [3] and any(r.error and "engine hiccup" in r.error for r in report.records)
+
+
+def test_with_jobs_the_baseline_and_the_customer_environment_are_probed_at_once():
+    both = threading.Barrier(2, timeout=5)  # a probe of one endpoint alone never gets past it
+
+    def probe(config):
+        if config in (frozenset(), frozenset(range(6))):
+            both.wait()
+        return Trial(1, int(4 in config))
+    report = search(range(6), probe, jobs=2)
+    assert report.minimal == [4] and [r.applied for r in report.records[:2]] != []
+    assert (report.records[0].outcome, report.records[1].outcome) != (Outcome.UNRESOLVED,) * 2
+    assert report.baseline_rate == 0 and report.customer_rate == 1
+
+
+def test_the_search_reports_its_wall_time_per_phase_in_order():
+    phases = []
+    report = search(range(8), oracle({2}), on_phase=phases.append)
+    assert list(report.phase_s) == ["endpoint", "search", "confirm"] == [p.value for p in phases]
+    assert sum(report.phase_s.values()) <= report.wall_s + 0.05
+
+
+def test_isolate_builds_each_image_once_reuses_the_endpoints_images_and_reports_each_phase(tmp_path, monkeypatch):
+    monkeypatch.delenv("REPROKIT_HISTORY", raising=False)
+    monkeypatch.delenv("REPROKIT_REGISTRY", raising=False)
+    root = write_project(tmp_path / "project", {
+        "environments/baseline.yaml": "os: debian:bookworm\npython_packages: [markupsafe==2.0.1]\n",
+        "cases/SUP-9/case.yaml": "id: SUP-9\ntitle: t\nenvironment: {extends: baseline, python_packages: "
+                                 "[markupsafe==2.1.0], env: {A: '1', B: '2'}, timezone: Asia/Kolkata}\n"
+                                 "steps: [python3 repro.py]\nexpect: {exit_code: 1}\n"})
+    engine = FakeEngine()
+    dockerfiles = lambda: {b["tag"]: b["dockerfile"] for b in engine.builds}  # noqa: E731
+    engine.on_step = lambda image, config, step: RunResult(step, int("markupsafe==2.1.0" in dockerfiles()[image]),
+                                                           "", "", 0.1)
+    engine.facts_output = lambda image, config: "\n@@reprokit-fact pip_freeze\n" + (  # what the image installed
+        "markupsafe==2.1.0\n" if "markupsafe==2.1.0" in dockerfiles()[image] else "markupsafe==2.0.1\n") + (
+        "@@reprokit-fact timezone\nIST +0530\n/usr/share/zoneinfo/Asia/Kolkata\n")
+    result = isolate(load_case("SUP-9", root=root), project=Project(root), jobs=2, engine=engine)
+    assert [a.name for a in result.minimal] == ["python_packages.markupsafe"]
+    tags = [b["tag"] for b in engine.builds]
+    assert len(tags) == len(set(tags)) == len(result.builds)  # no image built twice
+    data = result.to_dict()
+    phases = {p["phase"]: p for p in data["phases"]}
+    assert list(phases) == ["resolve", "endpoint", "search", "confirm"]
+    assert phases["endpoint"]["builds"] == 2 and phases["endpoint"]["images_present"] == 0
+    assert phases["search"]["images_present"] >= 2  # the first split's halves are the endpoints' images
+    assert sum(p["builds"] for p in data["phases"]) == len(data["engine_builds"]) == data["totals"]["builds"]
+    recorded = History(default_path(root)).isolations("SUP-9")[0]["evidence"]
+    assert recorded["phases"] == data["phases"]
 
 
 def test_split_makes_near_equal_contiguous_parts():
