@@ -128,7 +128,7 @@ def image_use_check(folder: Path) -> Check:
 def build_cache_check(cache: AptCache, *, size: int | None) -> Check:
     """The apt cache builds fetch Debian packages through (image/caches.py); a cache that is down is no failure:
     builds then download directly."""
-    here = f", {size / 2**20:.0f} MiB on disk" if size is not None and cache.address == DEFAULT_ADDRESS else ""
+    here = f", {size / 2**20:.1f} MiB on disk" if size is not None and cache.address == DEFAULT_ADDRESS else ""
     detail = (f"apt-cacher-ng at {cache.address}: {cache.state.value}{here} ({cache.state.describe()}); "
               "pip downloads are not cached (HTTPS to PyPI: see README, Package caches)")
     return Check("build caches", cache.state is not CacheState.DOWN, detail,

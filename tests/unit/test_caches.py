@@ -159,6 +159,6 @@ def test_a_build_failing_for_another_reason_is_not_retried(cache_at, listening):
 
 def test_doctor_reports_the_cache_its_size_and_that_down_is_no_failure():
     on = doctor.build_cache_check(AptCache("127.0.0.1:3142", CacheState.ON), size=3 * 2**20)
-    assert on.ok and "127.0.0.1:3142: on, 3 MiB on disk" in on.detail and "pip" in on.detail
+    assert on.ok and "127.0.0.1:3142: on, 3.0 MiB on disk" in on.detail and "pip" in on.detail
     down = doctor.build_cache_check(AptCache("127.0.0.1:3142", CacheState.DOWN), size=None)
     assert not down.ok and not down.required and ".ci/setup.sh" in down.fix
