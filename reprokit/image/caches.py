@@ -145,13 +145,13 @@ def _proxy_for(engine: Engine, dockerfile: str) -> BuildProxy | None:
     if not leaves_no_trace(dockerfile):
         return None
     cache = apt_cache()
+    if cache.address.startswith(("127.", "localhost:", "[::1]:")) and not engine.endpoint.startswith("unix://"):
+        return None  # the engine's host network is another machine's: its loopback has no such cache
     if cache.state is CacheState.DOWN and not _down_said.is_set():
         _down_said.set()
         warnings.warn(f"the apt cache at {cache.address} does not answer: builds download Debian packages directly "
                       f"(start it: bash .ci/setup.sh as root; or {SWITCH_VARIABLE}=off)", ReprokitWarning,
                       stacklevel=3)
-    if cache.address.startswith(("127.", "localhost:", "[::1]:")) and not engine.endpoint.startswith("unix://"):
-        return None  # the engine's host network is another machine's: its loopback has no such cache
     return cache.proxy
 
 
