@@ -2,7 +2,8 @@
 # Provision this machine for reprokit, idempotently: Docker engine, debootstrap, docker-registry, the apt cache for
 # builds (apt-cacher-ng), the three Debian base images, arm64 emulation (qemu-user-static + binfmt_misc) with an
 # arm64 bookworm base, and the project's virtualenv. On a fresh Debian machine (as root) it installs everything
-# (the arm64 base takes 2-5 min); when all is there already it takes a few seconds. Sourced by .ci/test.sh and .ci/main.sh.
+# (the arm64 base takes 2-5 min); when all is there already it takes a few seconds. Sourced by .ci/test.sh and
+# .ci/main.sh.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -16,7 +17,7 @@ command -v podman >/dev/null || missing+=(podman catatonit)  # tests/integration
 command -v docker-compose >/dev/null || missing+=(docker-compose)  # checks `reprokit env export --compose`
 # A registry the integration tests start on 127.0.0.1 to share images between two engines (not a service here).
 [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
-[ -x /usr/sbin/apt-cacher-ng ] || missing+=(apt-cacher-ng)  # the apt cache builds fetch through (README: Package caches)
+[ -x /usr/sbin/apt-cacher-ng ] || missing+=(apt-cacher-ng)  # the apt cache of builds (README: Package caches)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   apt-get update -qq
@@ -47,7 +48,8 @@ fi
 # by its init script (no systemd here). A config already right and a cache already answering cost nothing.
 acng=/etc/apt-cacher-ng
 mirror="$(.venv/bin/python -c 'from reprokit.image.base import host_mirrors; print(host_mirrors()[0])')/"
-if ! grep -qx 'BindAddress: 127.0.0.1' $acng/acng.conf || [ "$(cat $acng/backends_debian 2>/dev/null)" != "$mirror" ]; then
+if ! grep -qx 'BindAddress: 127.0.0.1' $acng/acng.conf \
+    || [ "$(cat $acng/backends_debian 2>/dev/null)" != "$mirror" ]; then
   echo "setup: apt-cacher-ng on 127.0.0.1:3142, backend $mirror"
   sed -i '/^BindAddress:/d' $acng/acng.conf && echo 'BindAddress: 127.0.0.1' >>$acng/acng.conf
   echo "$mirror" >$acng/backends_debian

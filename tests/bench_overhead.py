@@ -508,12 +508,12 @@ CACHE_PACKAGES = ["sqlite3", "curl", "libpq5"]  # with python3 and python3-venv 
 CACHE_PYTHON = ["markupsafe==2.1.5"]
 
 
-def package_caches(created: list[str]) -> list[Figure]:
-    """Cold builds fetching Debian packages through a private, empty apt-cacher-ng (tests/integration/machines.py),
-    then a second environment needing the same packages through the now-warm cache, and one with the cache off;
-    each on a fresh base, so Docker reuses no layer. Mirror fetches are counted from the cache's log. pip's share:
-    the python-packages steps of the cold build, and a `pip download` of the same pins inside the image (what a
-    perfect wheel cache could save at most)."""
+def package_caches(rounds: int, created: list[str]) -> list[Figure]:
+    """Rounds of three cold builds, each on a fresh base so Docker reuses no layer: an environment through a
+    private, empty apt-cacher-ng (tests/integration/machines.py), a second environment needing the same packages
+    through the now-warm cache, and the first with the cache off. Medians over the rounds; mirror fetches counted
+    from the cache's log. pip's share: the python-packages steps of the cold builds, and a `pip download` of the
+    same pins inside the image (what a perfect wheel cache could save at most)."""
     from reprokit.contract.models import EnvironmentSpec
     from reprokit.image.caches import ADDRESS_VARIABLE, SWITCH_VARIABLE
 
@@ -523,42 +523,53 @@ def package_caches(created: list[str]) -> list[Figure]:
     spec = EnvironmentSpec(name="bench-caches", os="debian:bookworm", system_packages=CACHE_PACKAGES,
                            python_packages=CACHE_PYTHON)
     second = spec.model_copy(update={"name": "bench-caches-2", "env": {"BENCH": "second environment"}})
-    cacher = AptCacher(Path(tempfile.mkdtemp(prefix="reprokit-bench-acng-")))
+    cold = lambda spec: timed_build(spec.model_copy(update={"os": fresh_base(created)}), installer="pip",  # noqa
+                                    created=created)
+    builds, fetched, profile = {"empty": [], "warm": [], "off": []}, {"empty": [], "warm": []}, {}
     saved = {name: os.environ.pop(name, None) for name in (ADDRESS_VARIABLE, SWITCH_VARIABLE)}
-    cacher.start()
     try:
-        os.environ[ADDRESS_VARIABLE] = cacher.address
-        first = timed_build(spec.model_copy(update={"os": fresh_base(created)}), installer="pip", created=created)
-        fetched_first = mirror_fetches(cacher)
-        warm = timed_build(second.model_copy(update={"os": fresh_base(created)}), installer="pip", created=created)
-        fetched_warm = tuple(now - then for now, then in zip(mirror_fetches(cacher), fetched_first))
-        os.environ[SWITCH_VARIABLE] = "off"
-        direct = timed_build(spec.model_copy(update={"os": fresh_base(created)}), installer="pip", created=created)
-        wheels_s = pip_download_s(created[-1])
-        profile = apt_profile(fresh_base(created), cacher.address) if warm["total_s"] > 0.5 * first["total_s"] else {}
+        for round_ in range(rounds):
+            cacher = AptCacher(Path(tempfile.mkdtemp(prefix="reprokit-bench-acng-")))
+            cacher.start()
+            try:
+                os.environ.pop(SWITCH_VARIABLE, None)
+                os.environ[ADDRESS_VARIABLE] = cacher.address
+                builds["empty"].append(cold(spec))
+                fetched["empty"].append(mirror_fetches(cacher))
+                builds["warm"].append(cold(second))
+                fetched["warm"].append(tuple(now - then for now, then in zip(mirror_fetches(cacher),
+                                                                             fetched["empty"][-1])))
+                os.environ[SWITCH_VARIABLE] = "off"
+                builds["off"].append(cold(spec))
+                if round_ == rounds - 1:
+                    wheels_s = pip_download_s(created[-1])
+                    profile = apt_profile(fresh_base(created), cacher.address)
+            finally:
+                cacher.stop()
     finally:
-        cacher.stop()
         for name, value in saved.items():
             os.environ.pop(name, None)
             if value is not None:
                 os.environ[name] = value
-    ratio, pip_s = warm["total_s"] / first["total_s"], first["python_step_s"]
-    steps = ", ".join(f"{what} {s['cache'][i]:.1f}/{s['direct'][i]:.1f} s" for s in [profile] if s
+    total = {way: median([b["total_s"] for b in done]) for way, done in builds.items()}
+    ratio, pip_s = total["warm"] / total["empty"], median([b["python_step_s"] for b in builds["empty"]])
+    steps = ", ".join(f"{what} {profile['cache'][i]:.1f}/{profile['direct'][i]:.1f} s"
                       for i, what in enumerate(("apt-get update", "download", "unpack+configure")))
-    why = (f"{over(ratio, 0.5)}: the cache saves only the downloads; apt's work here is (warm cache/direct) {steps}: "
-           "update still reads and parses the indexes, unpacking and configuring cost the same") if profile else ""
-    return [Figure("cold build, second env, warm apt cache (s)", warm["total_s"], first["total_s"],
+    files = lambda way: f"{fetched[way][-1][0]} files ({fetched[way][-1][1] / 2**20:.1f} MiB)"  # noqa: E731
+    return [Figure("cold build, second env, warm apt cache (s)", total["warm"], total["empty"],
                    "cold build, empty apt cache", "<= 0.5x", ratio <= 0.5,
-                   f"mirror fetches {fetched_first[0]} files ({fetched_first[1] / 2**20:.1f} MiB) -> {fetched_warm[0]} "
-                   f"({fetched_warm[1] / 2**20:.1f} MiB); cache off: {direct['total_s']:.1f} s "
-                   f"({first['total_s'] / direct['total_s']:.2f}x of it through the empty cache)",
-                   {"empty_cache": first, "warm_cache": warm, "cache_off": direct, "apt_profile": profile,
-                    "mirror_fetches": {"empty": fetched_first, "warm": fetched_warm}}, why=why),
-            Figure("pip: wheel download in the cold build (s)", wheels_s, first["total_s"], "cold build, empty caches",
+                   f"medians of {rounds} round(s); mirror fetches {files('empty')} -> {files('warm')}; cache off: "
+                   f"{total['off']:.1f} s (warm cache {total['warm'] / total['off']:.2f}x of it, empty cache "
+                   f"{total['empty'] / total['off']:.2f}x); apt in a container (warm cache/direct): {steps}",
+                   {"builds": builds, "apt_profile": profile, "mirror_fetches": fetched},
+                   why=f"{over(ratio, 0.5)}: the cache saves the downloads only ({profile['direct'][1]:.1f} s "
+                       f"here, the mirror is fast); apt-get update still reads and parses the indexes and "
+                       f"unpacking and configuring cost the same, and the rest of a cold build is unchanged"),
+            Figure("pip: wheel download in a cold build (s)", wheels_s, total["empty"], "cold build, empty caches",
                    "choose by the figures", None,
                    f"options: none (direct HTTPS to PyPI, chosen) vs a perfect wheel cache, which saves at most the "
                    f"download: {wheels_s:.1f} s of the {pip_s:.1f} s python-packages steps -> "
-                   f"{(first['total_s'] - wheels_s) / first['total_s']:.2f}x at best; a PyPI proxy needs TLS "
+                   f"{(total['empty'] - wheels_s) / total['empty']:.2f}x at best; a PyPI proxy needs TLS "
                    "interception or an index URL in the Dockerfile (both change the image or its hash)",
                    {"python_steps_s": pip_s, "pip_download_s": wheels_s})]
 
@@ -586,7 +597,7 @@ def apt_profile(base: str, address: str) -> dict[str, list[float]]:
 
 
 def pip_download_s(image: str) -> float:
-    """Seconds `pip download` of the pins takes inside ``image`` (its venv's pip, the host CA trusted as in the build)."""
+    """Seconds `pip download` of the pins takes inside ``image`` (its venv's pip, the host CA trusted as in builds)."""
     from reprokit.image.build import find_ca_bundle
 
     bundle = find_ca_bundle()
@@ -622,7 +633,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", nargs="?", default=str(ROOT / ".reprokit" / "bench_overhead.json"))
     parser.add_argument("--runs", type=int, default=5, help="runs per cheap figure (median)")
-    parser.add_argument("--cold-runs", type=int, default=2, help="cold builds per installer (each 0.5-3 min)")
+    parser.add_argument("--cold-runs", type=int, default=2,
+                        help="cold builds per installer, and rounds of the caches figure (each 0.5-3 min)")
     parser.add_argument("--rebuild-runs", type=int, default=3, help="rebuilds per installer after a pin change (at most 7)")
     parser.add_argument("--only", nargs="*", default=None, help="help warm unchanged rebuild replay services rss caches")
     args = parser.parse_args(argv)
@@ -635,7 +647,8 @@ def main(argv: list[str] | None = None) -> int:
                 ("replay", lambda: replay_jobs(project, args.runs)),
                 ("services", lambda: service_start(args.runs)),
                 ("rebuild", lambda: pin_rebuild_and_installers(project, args.rebuild_runs, args.cold_runs, created)),
-                ("rss", lambda: loud_replay_rss(project)), ("caches", lambda: package_caches(created))]
+                ("rss", lambda: loud_replay_rss(project)),
+                ("caches", lambda: package_caches(args.cold_runs, created))]
         try:
             for name, measure in plan:
                 if name in chosen:
