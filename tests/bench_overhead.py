@@ -598,7 +598,7 @@ def apt_profile(base: str, address: str) -> dict[str, list[float]]:
 
 def pip_download_s(image: str) -> float:
     """Seconds `pip download` of the pins takes inside ``image`` (its venv's pip, the host CA trusted as in builds)."""
-    from reprokit.image.build import find_ca_bundle
+    from reprokit.aspects.python_packages import find_ca_bundle
 
     bundle = find_ca_bundle()
     trust = ["-v", f"{bundle}:/tmp/ca.pem:ro", "-ePIP_CERT=/tmp/ca.pem"] if bundle else []
