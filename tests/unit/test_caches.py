@@ -162,3 +162,12 @@ def test_doctor_reports_the_cache_its_size_and_that_down_is_no_failure():
     assert on.ok and "127.0.0.1:3142: on, 3.0 MiB on disk" in on.detail and "pip" in on.detail
     down = doctor.build_cache_check(AptCache("127.0.0.1:3142", CacheState.DOWN), size=None)
     assert not down.ok and not down.required and ".ci/setup.sh" in down.fix
+
+
+def test_the_cache_size_is_read_from_the_folder_its_config_names(tmp_path):
+    (tmp_path / "cache" / "debrep").mkdir(parents=True)
+    (tmp_path / "cache" / "debrep" / "sqlite3_3.40.1-2_amd64.deb").write_bytes(b"x" * 1000)
+    (tmp_path / "acng.conf").write_text(f"# CacheDir: /elsewhere\nCacheDir: {tmp_path / 'cache'}\nPort: 3142\n")
+    assert caches.cache_size(tmp_path / "acng.conf") == 1000
+    (tmp_path / "acng.conf").write_text(f"CacheDir: {tmp_path / 'absent'}\n")
+    assert caches.cache_size(tmp_path / "acng.conf") is None
