@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Provision this machine for reprokit, idempotently: Docker engine, debootstrap, docker-registry, the three
-# Debian base images, arm64 emulation (qemu-user-static + binfmt_misc) with an arm64 bookworm base, and the
-# project's virtualenv. On a fresh Debian machine (as root) it installs everything (the arm64 base takes 2-5 min);
-# when all is there already it takes a few seconds. Sourced by .ci/test.sh and .ci/main.sh.
+# Provision this machine for reprokit, idempotently: Docker engine, debootstrap, docker-registry, the apt cache for
+# builds (apt-cacher-ng), the three Debian base images, arm64 emulation (qemu-user-static + binfmt_misc) with an
+# arm64 bookworm base, and the project's virtualenv. On a fresh Debian machine (as root) it installs everything
+# (the arm64 base takes 2-5 min); when all is there already it takes a few seconds. Sourced by .ci/test.sh and
+# .ci/main.sh.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -16,6 +17,7 @@ command -v podman >/dev/null || missing+=(podman catatonit)  # tests/integration
 command -v docker-compose >/dev/null || missing+=(docker-compose)  # checks `reprokit env export --compose`
 # A registry the integration tests start on 127.0.0.1 to share images between two engines (not a service here).
 [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
+[ -x /usr/sbin/apt-cacher-ng ] || missing+=(apt-cacher-ng)  # the apt cache of builds (README: Package caches)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   apt-get update -qq
@@ -40,6 +42,21 @@ if [ ! -x .venv/bin/reprokit ] || [ pyproject.toml -nt .venv/.installed ]; then
   .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
   touch .venv/.installed
 fi
+
+# Builds fetch Debian packages through apt-cacher-ng on 127.0.0.1:3142 (reprokit/image/caches.py): bound to
+# loopback only, its Debian backend the host's own mirror (the package's default backend answered 503 here), started
+# by its init script (no systemd here). A config already right and a cache already answering cost nothing.
+acng=/etc/apt-cacher-ng
+mirror="$(.venv/bin/python -c 'from reprokit.image.base import host_mirrors; print(host_mirrors()[0])')/"
+if ! grep -qx 'BindAddress: 127.0.0.1' $acng/acng.conf \
+    || [ "$(cat $acng/backends_debian 2>/dev/null)" != "$mirror" ]; then
+  echo "setup: apt-cacher-ng on 127.0.0.1:3142, backend $mirror"
+  sed -i '/^BindAddress:/d' $acng/acng.conf && echo 'BindAddress: 127.0.0.1' >>$acng/acng.conf
+  echo "$mirror" >$acng/backends_debian
+  /etc/init.d/apt-cacher-ng stop >/dev/null 2>&1 || true
+fi
+(exec 3<>/dev/tcp/127.0.0.1/3142) 2>/dev/null || /etc/init.d/apt-cacher-ng start >/dev/null \
+  || echo "setup: apt-cacher-ng did not start; builds download directly (see reprokit doctor)"
 
 # Ryuk cannot be pulled without a registry; reprokit cleans up by its own labels.
 export TESTCONTAINERS_RYUK_DISABLED=true

@@ -13,6 +13,7 @@ from reprokit.errors import ReprokitError
 from reprokit.image import emulation
 from reprokit.image.base import SUITES, host_mirrors
 from reprokit.aspects.python_packages import find_ca_bundle
+from reprokit.image.caches import DEFAULT_ADDRESS, AptCache, CacheState, apt_cache, cache_size
 from reprokit.image.usage import usage_folder
 
 
@@ -53,6 +54,7 @@ def checks(project=None) -> Iterator[Check]:
     yield clock_check(declared_clocks(project), mirror_ok=mirror.ok)
     yield from registry_checks(os.environ)
     yield image_use_check(usage_folder())
+    yield build_cache_check(apt_cache(), size=cache_size())
     yield from podman_checks(engine)
 
 
@@ -121,6 +123,16 @@ def image_use_check(folder: Path) -> Check:
     return Check("image-use records", writable, f"{folder}: {records} image(s) recorded"
                  + ("" if writable else ", not writable: last use is not recorded, prune sees build times only"),
                  f"make it writable (chown -R $(id -u) {folder}) or set REPROKIT_IMAGE_USE to a writable folder")
+
+
+def build_cache_check(cache: AptCache, *, size: int | None) -> Check:
+    """The apt cache builds fetch Debian packages through (image/caches.py); a cache that is down is no failure:
+    builds then download directly."""
+    here = f", {size / 2**20:.1f} MiB on disk" if size is not None and cache.address == DEFAULT_ADDRESS else ""
+    detail = (f"apt-cacher-ng at {cache.address}: {cache.state.value}{here} ({cache.state.describe()}); "
+              "pip downloads are not cached (HTTPS to PyPI: see README, Package caches)")
+    return Check("build caches", cache.state is not CacheState.DOWN, detail,
+                 "as root: bash .ci/setup.sh (installs apt-cacher-ng and starts it on 127.0.0.1:3142)", required=False)
 
 
 CATATONIT = (Path("/usr/libexec/podman/catatonit"), Path("/usr/bin/catatonit"))

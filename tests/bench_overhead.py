@@ -595,6 +595,110 @@ def service_start(runs: int) -> list[Figure]:
                        "the version query and testcontainers' create/start")]
 
 
+CACHE_PACKAGES = ["sqlite3", "curl", "libpq5"]  # with python3 and python3-venv (platform layer): ~30 Debian packages
+CACHE_PYTHON = ["markupsafe==2.1.5"]
+
+
+def package_caches(rounds: int, created: list[str]) -> list[Figure]:
+    """Rounds of three cold builds, each on a fresh base so Docker reuses no layer: an environment through a
+    private, empty apt-cacher-ng (tests/integration/machines.py), a second environment needing the same packages
+    through the now-warm cache, and the first with the cache off. Medians over the rounds; mirror fetches counted
+    from the cache's log. pip's share: the python-packages steps of the cold builds, and a `pip download` of the
+    same pins inside the image (what a perfect wheel cache could save at most)."""
+    from reprokit.contract.models import EnvironmentSpec
+    from reprokit.image.caches import ADDRESS_VARIABLE, SWITCH_VARIABLE
+
+    sys.path.insert(0, str(ROOT / "tests" / "integration"))
+    from machines import AptCacher
+
+    spec = EnvironmentSpec(name="bench-caches", os="debian:bookworm", system_packages=CACHE_PACKAGES,
+                           python_packages=CACHE_PYTHON)
+    second = spec.model_copy(update={"name": "bench-caches-2", "env": {"BENCH": "second environment"}})
+    cold = lambda spec: timed_build(spec.model_copy(update={"os": fresh_base(created)}), installer="pip",  # noqa
+                                    created=created)
+    builds, fetched, profile = {"empty": [], "warm": [], "off": []}, {"empty": [], "warm": []}, {}
+    saved = {name: os.environ.pop(name, None) for name in (ADDRESS_VARIABLE, SWITCH_VARIABLE)}
+    try:
+        for round_ in range(rounds):
+            cacher = AptCacher(Path(tempfile.mkdtemp(prefix="reprokit-bench-acng-")))
+            cacher.start()
+            try:
+                os.environ.pop(SWITCH_VARIABLE, None)
+                os.environ[ADDRESS_VARIABLE] = cacher.address
+                builds["empty"].append(cold(spec))
+                fetched["empty"].append(mirror_fetches(cacher))
+                builds["warm"].append(cold(second))
+                fetched["warm"].append(tuple(now - then for now, then in zip(mirror_fetches(cacher),
+                                                                             fetched["empty"][-1])))
+                os.environ[SWITCH_VARIABLE] = "off"
+                builds["off"].append(cold(spec))
+                if round_ == rounds - 1:
+                    wheels_s = pip_download_s(created[-1])
+                    profile = apt_profile(fresh_base(created), cacher.address)
+            finally:
+                cacher.stop()
+    finally:
+        for name, value in saved.items():
+            os.environ.pop(name, None)
+            if value is not None:
+                os.environ[name] = value
+    total = {way: median([b["total_s"] for b in done]) for way, done in builds.items()}
+    ratio, pip_s = total["warm"] / total["empty"], median([b["python_step_s"] for b in builds["empty"]])
+    steps = ", ".join(f"{what} {profile['cache'][i]:.1f}/{profile['direct'][i]:.1f} s"
+                      for i, what in enumerate(("apt-get update", "download", "unpack+configure")))
+    files = lambda way: f"{fetched[way][-1][0]} files ({fetched[way][-1][1] / 2**20:.1f} MiB)"  # noqa: E731
+    return [Figure("cold build, second env, warm apt cache (s)", total["warm"], total["empty"],
+                   "cold build, empty apt cache", "<= 0.5x", ratio <= 0.5,
+                   f"medians of {rounds} round(s); mirror fetches {files('empty')} -> {files('warm')}; cache off: "
+                   f"{total['off']:.1f} s (warm cache {total['warm'] / total['off']:.2f}x of it, empty cache "
+                   f"{total['empty'] / total['off']:.2f}x); apt in a container (warm cache/direct): {steps}",
+                   {"builds": builds, "apt_profile": profile, "mirror_fetches": fetched},
+                   why=f"{over(ratio, 0.5)}: the cache saves the downloads only ({profile['direct'][1]:.1f} s "
+                       f"here, the mirror is fast); apt-get update still reads and parses the indexes and "
+                       f"unpacking and configuring cost the same, and the rest of a cold build is unchanged"),
+            Figure("pip: wheel download in a cold build (s)", wheels_s, total["empty"], "cold build, empty caches",
+                   "choose by the figures", None,
+                   f"options: none (direct HTTPS to PyPI, chosen) vs a perfect wheel cache, which saves at most the "
+                   f"download: {wheels_s:.1f} s of the {pip_s:.1f} s python-packages steps -> "
+                   f"{(total['empty'] - wheels_s) / total['empty']:.2f}x at best; a PyPI proxy needs TLS "
+                   "interception or an index URL in the Dockerfile (both change the image or its hash)",
+                   {"python_steps_s": pip_s, "pip_download_s": wheels_s})]
+
+
+def mirror_fetches(cacher) -> tuple[int, int]:
+    """(files, bytes) apt-cacher-ng fetched from the mirror so far: its log's 'I' (incoming) lines."""
+    lines = [line.split("|") for log in (cacher.root / "log").glob("apt-cacher.log")
+             for line in log.read_text().splitlines()]
+    incoming = [int(fields[2]) for fields in lines if len(fields) > 4 and fields[1] == "I"]
+    return len(incoming), sum(incoming)
+
+
+def apt_profile(base: str, address: str) -> dict[str, list[float]]:
+    """Seconds of apt-get update, --download-only and the install proper of the builds' Debian packages, in a
+    container of ``base``: through the (warm) cache and directly."""
+    words = " ".join(["python3", "python3-venv", *CACHE_PACKAGES])
+    script = ('export DEBIAN_FRONTEND=noninteractive; for step in "apt-get update -qq" "apt-get install -y -qq '
+              f'--no-install-recommends --download-only {words}" "apt-get install -y -qq --no-install-recommends '
+              f'{words}"; do s=$EPOCHREALTIME; $step >/dev/null 2>&1 || exit 9; echo $s $EPOCHREALTIME; done')
+    found = {}
+    for way, proxy in (("cache", [f"-ehttp_proxy=http://{address}"]), ("direct", [])):
+        done = sh("docker", "run", "--rm", "--network", "host", *proxy, base, "bash", "-c", script)
+        found[way] = [round(float(end) - float(start), 2) for start, end in map(str.split, done.stdout.split("\n")[:3])]
+    return found
+
+
+def pip_download_s(image: str) -> float:
+    """Seconds `pip download` of the pins takes inside ``image`` (its venv's pip, the host CA trusted as in builds)."""
+    from reprokit.aspects.python_packages import find_ca_bundle
+
+    bundle = find_ca_bundle()
+    trust = ["-v", f"{bundle}:/tmp/ca.pem:ro", "-ePIP_CERT=/tmp/ca.pem"] if bundle else []
+    script = (f"s=$EPOCHREALTIME; pip download -q --no-cache-dir --disable-pip-version-check --no-deps -d /tmp/wheels "
+              f"{' '.join(CACHE_PYTHON)} >&2 || exit 9; echo $s $EPOCHREALTIME")
+    start, end = sh("docker", "run", "--rm", *trust, image, "bash", "-c", script).stdout.split()
+    return round(float(end) - float(start), 2)
+
+
 def remove_images(created: list[str]) -> None:
     """Remove the images this run made (newest first: reprokit's builds before the bases they stand on)."""
     for tag in reversed(created):
@@ -620,11 +724,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", nargs="?", default=str(ROOT / ".reprokit" / "bench_overhead.json"))
     parser.add_argument("--runs", type=int, default=5, help="runs per cheap figure (median)")
-    parser.add_argument("--cold-runs", type=int, default=2, help="cold builds per installer (each 0.5-3 min)")
+    parser.add_argument("--cold-runs", type=int, default=2,
+                        help="cold builds per installer, and rounds of the caches figure (each 0.5-3 min)")
     parser.add_argument("--rebuild-runs", type=int, default=3, help="rebuilds per installer after a pin change (at most 7)")
-    parser.add_argument("--only", nargs="*", default=None, help="help warm unchanged rebuild replay services rss isolate isolate-modes")
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="help warm unchanged rebuild replay services rss caches isolate isolate-modes")
     args = parser.parse_args(argv)
-    chosen = set(args.only or ["help", "warm", "unchanged", "rebuild", "replay", "services", "rss", "isolate"])
+    chosen = set(args.only or ["help", "warm", "unchanged", "rebuild", "replay", "services", "rss", "caches",
+                               "isolate"])
     figures, created = [], []
     with tempfile.TemporaryDirectory(prefix="reprokit-bench-") as scratch:
         project = make_project(Path(scratch), cases=10)
@@ -633,8 +740,9 @@ def main(argv: list[str] | None = None) -> int:
                 ("replay", lambda: replay_jobs(project, args.runs)),
                 ("services", lambda: service_start(args.runs)),
                 ("rebuild", lambda: pin_rebuild_and_installers(project, args.rebuild_runs, args.cold_runs, created)),
-                ("rss", lambda: loud_replay_rss(project)), ("isolate", lambda: isolate_from_cold(created)),
-                ("isolate-modes", lambda: isolate_modes(created))]
+                ("rss", lambda: loud_replay_rss(project)),
+                ("caches", lambda: package_caches(args.cold_runs, created)),
+                ("isolate", lambda: isolate_from_cold(created)), ("isolate-modes", lambda: isolate_modes(created))]
         try:
             for name, measure in plan:
                 if name in chosen:

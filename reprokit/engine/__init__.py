@@ -9,12 +9,12 @@ from __future__ import annotations
 import threading
 
 from reprokit.engine.protocol import (KILL_GRACE_S, LABELS, SESSION, BatchOutcome, BuildFailure, BuildOutcome,
-                                      Container, ContainerConfig, Engine, EngineImage, FileEntry, Layer, Moved,
-                                      RunResult, Transfer, owner_alive, timed_out)
+                                      BuildProxy, Container, ContainerConfig, Engine, EngineImage, FileEntry, Layer,
+                                      Moved, RunResult, Transfer, owner_alive, timed_out)
 
-__all__ = ["KILL_GRACE_S", "LABELS", "SESSION", "BatchOutcome", "BuildFailure", "BuildOutcome", "Container",
-           "ContainerConfig", "Engine", "EngineImage", "FileEntry", "Layer", "Moved", "RunResult", "Transfer",
-           "engine_at", "get_engine", "owner_alive", "set_engine", "timed_out", "use_engine"]
+__all__ = ["KILL_GRACE_S", "LABELS", "SESSION", "BatchOutcome", "BuildFailure", "BuildOutcome", "BuildProxy",
+           "Container", "ContainerConfig", "Engine", "EngineImage", "FileEntry", "Layer", "Moved", "RunResult",
+           "Transfer", "engine_at", "get_engine", "owner_alive", "set_engine", "timed_out", "use_engine"]
 
 _engine: Engine | None = None
 _chosen: str | None = None  # --engine, for the process-wide engine made on first use

@@ -30,8 +30,8 @@ from reprokit.engine import podman  # noqa: E402
 from reprokit.engine.archive import write_image_archive  # noqa: E402
 from reprokit.engine.endpoints import Endpoint, resolve  # noqa: E402
 from reprokit.engine.protocol import (KILL_GRACE_S, LABELS, SESSION, BatchOutcome, BuildFailure, BuildOutcome,  # noqa: E402
-                     ContainerConfig, EngineImage, FileEntry, Layer, Moved, RunResult, Transfer, owner_alive,
-                     timed_out)
+                     BuildProxy, ContainerConfig, EngineImage, FileEntry, Layer, Moved, RunResult, Transfer,
+                     owner_alive, timed_out)
 from reprokit.errors import EngineError, EngineLost, RunError  # noqa: E402
 
 # dockerd 20.10's classic builder creates each step's container without a platform, so every step on a base of
@@ -259,13 +259,16 @@ class DockerEngine:
                                   hint="a container still uses it, or another image is built on it") from None
 
     def build(self, dockerfile: str, context: dict[str, bytes], *, tag: str, labels: dict[str, str],
-              on_line: Callable[[str], None]) -> BuildOutcome:
+              on_line: Callable[[str], None], proxy: BuildProxy | None = None) -> BuildOutcome:
+        """``proxy``: on the host's network, as predefined build args (out of history, config and cache keys). Not
+        on Podman: its builder (buildah) is not Docker's, and that it leaves those args out too is unchecked."""
         archive = _tar({"Dockerfile": dockerfile.encode(), **context})
         step, log, cached, total = "(before the first step)", [], 0, 0
+        through = {"buildargs": proxy.build_args(), "network_mode": "host"} if proxy and not self.podman else {}
         try:
             with self._answering(f"building {tag}"):
                 for chunk in self.api.build(fileobj=archive, custom_context=True, tag=tag, labels=labels, rm=True,
-                                            forcerm=True, decode=True, pull=False):
+                                            forcerm=True, decode=True, pull=False, **through):
                     for line in chunk.get("stream", "").splitlines():
                         if line.startswith(PLATFORM_WARNING):
                             continue

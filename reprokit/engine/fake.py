@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
-from reprokit.engine.protocol import (BatchOutcome, BuildFailure, BuildOutcome, ContainerConfig, EngineImage,
-                                      FileEntry, Moved, RunResult, Transfer)
+from reprokit.engine.protocol import (BatchOutcome, BuildFailure, BuildOutcome, BuildProxy, ContainerConfig,
+                                      EngineImage, FileEntry, Moved, RunResult, Transfer)
 from reprokit.errors import EngineError
 
 
@@ -146,8 +146,9 @@ class FakeEngine:
             self.stored.pop(image, None)
 
     def build(self, dockerfile: str, context: dict[str, bytes], *, tag: str, labels: dict[str, str],
-              on_line: Callable[[str], None]) -> BuildOutcome:
-        self.builds.append({"dockerfile": dockerfile, "context": dict(context), "tag": tag, "labels": dict(labels)})
+              on_line: Callable[[str], None], proxy: BuildProxy | None = None) -> BuildOutcome:
+        self.builds.append({"dockerfile": dockerfile, "context": dict(context), "tag": tag, "labels": dict(labels),
+                            "proxy": proxy})
         steps = [line for line in dockerfile.splitlines() if line[:1].isupper() and line.split()[0].isupper()]
         log = [f"Step {i}/{len(steps)} : {line}" for i, line in enumerate(steps, 1)]
         if self.fail_build is not None:

@@ -117,6 +117,19 @@ class BatchOutcome:
 
 
 @dataclass(frozen=True)
+class BuildProxy:
+    """A forward proxy that a build's RUN steps fetch plain-HTTP downloads through (apt's, from a package cache
+    on the host: see `image/caches.py`). Engines pass it as Docker's predefined proxy build args, which stay out
+    of the image's history, config and layer cache keys, so the image is the one a direct build makes."""
+
+    url: str  # http://127.0.0.1:3142
+    no_proxy: str = "localhost,127.0.0.1"
+
+    def build_args(self) -> dict[str, str]:
+        return {"http_proxy": self.url, "HTTP_PROXY": self.url, "no_proxy": self.no_proxy, "NO_PROXY": self.no_proxy}
+
+
+@dataclass(frozen=True)
 class BuildOutcome:
     image_id: str
     cached_steps: int
@@ -194,7 +207,9 @@ class Engine(Protocol):
     def image_id(self, reference: str) -> str | None: ...
 
     def build(self, dockerfile: str, context: dict[str, bytes], *, tag: str, labels: dict[str, str],
-              on_line: Callable[[str], None]) -> BuildOutcome: ...
+              on_line: Callable[[str], None], proxy: BuildProxy | None = None) -> BuildOutcome:
+        """Build and tag an image; with ``proxy``, RUN steps reach it on the host's network (an engine that cannot
+        pass it without leaving a trace in the image builds directly)."""
 
     def image_architecture(self, reference: str) -> str | None:
         """The architecture an image's config records ('amd64', 'arm64'); None if there is no such image."""

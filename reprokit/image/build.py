@@ -14,6 +14,7 @@ from reprokit.engine import BuildFailure, Engine, get_engine
 from reprokit.errors import EngineError
 from reprokit.image import registry
 from reprokit.image.base import ensure_base
+from reprokit.image.caches import build_through_cache
 from reprokit.image.render import Rendering, render
 from reprokit.image.usage import record_use
 from reprokit.contract.models import EnvironmentSpec
@@ -82,8 +83,8 @@ def _build(spec: EnvironmentSpec, rendering: Rendering, content_hash: str, tag: 
               "reprokit.kind": kind}
     started = time.monotonic()
     try:
-        outcome = engine.build(rendering.dockerfile, rendering.context, tag=tag, labels=labels,
-                               on_line=on_line or (lambda line: None))
+        outcome = build_through_cache(engine, rendering.dockerfile, rendering.context, tag=tag, labels=labels,
+                                      on_line=on_line or (lambda line: None))
     except BuildFailure as failure:
         from reprokit.image.build_errors import explain_failure
 

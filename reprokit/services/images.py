@@ -59,12 +59,13 @@ def service_image(reference: str, *, engine: Engine, on_line: Callable[[str], No
     tag = f"reprokit/service:{recipe.kind.value}-{recipe.series}-{digest.hexdigest()[:12]}"
     if not registry.obtain(engine, tag):
         from reprokit.image.base import ensure_base
+        from reprokit.image.caches import build_through_cache
 
         ensure_base(engine, f"debian:{recipe.suite}")
         labels = {"reprokit.kind": "service", "reprokit.service-image": reference, "reprokit.version": __version__}
         try:
-            engine.build(recipe.dockerfile, dict(recipe.context), tag=tag, labels=labels,
-                         on_line=on_line or (lambda line: None))
+            build_through_cache(engine, recipe.dockerfile, dict(recipe.context), tag=tag, labels=labels,
+                                on_line=on_line or (lambda line: None))
         except BuildFailure as failure:
             tail = [line for line in failure.log if line.strip()][-15:] + [failure.error]
             raise BuildError(f"service {reference}", failure.step, tail,

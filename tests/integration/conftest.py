@@ -19,9 +19,9 @@ class CountingEngine:
         self.inner = engine
         self.build_calls: list[str] = []
 
-    def build(self, dockerfile, context, *, tag, labels, on_line):
+    def build(self, dockerfile, context, *, tag, labels, on_line, proxy=None):
         self.build_calls.append(tag)
-        return self.inner.build(dockerfile, context, tag=tag, labels=labels, on_line=on_line)
+        return self.inner.build(dockerfile, context, tag=tag, labels=labels, on_line=on_line, proxy=proxy)
 
     def __getattr__(self, name):
         return getattr(self.inner, name)

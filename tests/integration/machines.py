@@ -1,5 +1,6 @@
 """A second Docker engine and a container registry on this machine, started and stopped by the tests (and by
-tests/bench_registry.py), so two "machines" can share images and one of them can die mid-replay.
+tests/bench_registry.py), so two "machines" can share images and one of them can die mid-replay; and a private
+apt cache (`AptCacher`, for tests/integration/test_build_caches.py and tests/bench_overhead.py).
 
 The second engine is a dockerd of its own: its own data root, exec root, pid file, unix socket and containerd
 namespace, ``--iptables=false`` (the first engine's rules stay untouched) and a bridge of its own made with
@@ -13,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -278,3 +280,54 @@ def _bcrypt(password: str) -> str:
         warnings.simplefilter("ignore", DeprecationWarning)
         import crypt
     return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))
+
+
+class AptCacher:
+    """A private apt-cacher-ng on 127.0.0.1 (Debian's package, which .ci/setup.sh installs), caching under
+    ``root``, on a port of its own (its 3.7 binds no port above 32767), with the shared instance's config and
+    backends (the host's mirror): the shared cache on 3142 is neither read nor filled."""
+
+    BINARY = "/usr/sbin/apt-cacher-ng"
+
+    def __init__(self, root: Path):
+        self.root, self.port = Path(root), 0
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, *, timeout: float = 20) -> None:
+        for folder in ("cache", "log"):
+            (self.root / folder).mkdir(parents=True, exist_ok=True)
+        self.port = next(p for p in random.sample(range(20000, 32000), 200) if free_port(p) == p)
+        log = open(self.root / "acng.out", "ab")
+        self.process = subprocess.Popen(
+            [self.BINARY, "-c", "/etc/apt-cacher-ng", "ForeGround=1", f"Port={self.port}", "BindAddress=127.0.0.1",
+             f"CacheDir={self.root / 'cache'}", f"LogDir={self.root / 'log'}", f"PidFile={self.root / 'pid'}",
+             f"SocketPath={self.root / 'socket'}"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while not self.answers():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("apt-cacher-ng did not start: " +
+                                   (self.root / "acng.out").read_text(errors="replace")[-2000:])
+            time.sleep(0.1)
+
+    def answers(self) -> bool:
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def packages(self) -> list[str]:
+        """The .deb files it has cached (file names)."""
+        return sorted(p.name for p in (self.root / "cache").rglob("*.deb"))
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
+        shutil.rmtree(self.root, ignore_errors=True)

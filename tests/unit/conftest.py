@@ -28,3 +28,10 @@ def build_logs_and_indexes(tmp_path_factory, monkeypatch):
     (reprokit/collect/mirror.py); here, in folders of the test's own."""
     monkeypatch.setenv("REPROKIT_BUILD_LOGS", str(tmp_path_factory.mktemp("build-logs")))
     monkeypatch.setenv("REPROKIT_PACKAGE_INDEX", str(tmp_path_factory.mktemp("package-index")))
+
+
+@pytest.fixture(autouse=True)
+def no_build_cache(monkeypatch):
+    """Builds go direct unless a test says otherwise, whether or not this machine runs an apt cache."""
+    monkeypatch.setenv("REPROKIT_BUILD_CACHE", "off")
+    monkeypatch.delenv("REPROKIT_APT_CACHE", raising=False)

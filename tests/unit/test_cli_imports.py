@@ -40,7 +40,8 @@ CASE_RUN = CLI | {
     "reprokit.collect.collector.collector",  # redaction patterns
     "reprokit.contract", "reprokit.contract.load", "reprokit.contract.models", "reprokit.contract.values",
     "reprokit.engine", "reprokit.engine.fake", "reprokit.engine.podman", "reprokit.engine.protocol",
-    "reprokit.image", "reprokit.image.base", "reprokit.image.build", "reprokit.image.registry",
+    "reprokit.image", "reprokit.image.base", "reprokit.image.build", "reprokit.image.caches",
+    "reprokit.image.registry",
     "reprokit.image.emulation", "reprokit.image.render", "reprokit.image.retention", "reprokit.image.usage",
     "reprokit.aspects.atoms", "reprokit.redact", "reprokit.run", "reprokit.run.launch",
     "reprokit.run.steps", "reprokit.run.facts", "reprokit.services", "reprokit.services.lifecycle"}
