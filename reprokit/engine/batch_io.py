@@ -26,7 +26,7 @@ WRAPPER = f"""
 marker=$1 payload=$2 parent=$3 name=$4
 shift 4
 if [ "$(id -u 2>/dev/null)" != 0 ] || ! command -v tar >/dev/null || ! command -v base64 >/dev/null ||
-   ! printf '%s' "$payload" | base64 -d | tar -x --numeric-owner -f - -C /; then
+   ! printf '%s' "$payload" | base64 -d | tar -x -f - -C /; then
   printf '\\n%s not-unpacked\\n' "$marker"
   exit 0
 fi

@@ -81,6 +81,7 @@ class DockerEngine:
         self._endpoint = endpoint or resolve()
         self.endpoint = self._endpoint.url
         self._stranded: set[tuple[str, str]] = set()  # (kind, id) this process could not remove: the engine was away
+        self._not_unpacking: set[str] = set()  # images whose containers cannot unpack batch_io's files
         try:
             # No read timeout: builds and steps may be silent for long; steps are bounded in the container.
             self.client = _client(self._endpoint, timeout=None)
@@ -399,11 +400,12 @@ class DockerEngine:
         in with the command and come back in the log where they can (engine/batch_io.py), else through the
         archive API."""
         inline = _inline(config, files, owner=owner, command=command, collect=collect)
-        if inline is not None:
+        if inline is not None and image not in self._not_unpacking:
             outcome = self._batch(image, config, command=inline[0], archive=None, collect=collect, timeout=timeout,
                                   marker=inline[1])
             if outcome is not None:
                 return outcome
+            self._not_unpacking.add(image)  # its next containers go the archive way at once
         return self._batch(image, config, command=command, archive=(files, owner), collect=collect, timeout=timeout)
 
     def _batch(self, image: str, config: ContainerConfig, *, command: list[str], archive: tuple | None,
