@@ -6,9 +6,9 @@ Copying into a created container, and out of an exited one, each make the engine
 filesystem, which costs more than a case's few small files do: in tests/bench_overhead.py's bare-API breakdown,
 collecting the outputs took 0.08-0.14 s a container, reading a log 0.005-0.01 s. Where this way cannot work,
 `engine/docker.py` uses the archive API as before: a read-only root, volumes or tmpfs mounts (files unpacked
-after the start would land elsewhere than files copied before it), a non-root user (the files could not get their owners), files
-too big for one argument, an image without `tar` or `base64` (the container then says so and runs nothing),
-outputs too big for a log, or no log to read.
+after the start would land elsewhere than files copied before it), a non-root user (the files could not get
+their owners), files too big for one argument, an image without `tar` or `base64` (the container then says so
+and runs nothing), outputs too big for a log, or no log to read.
 Pure text and bytes: no engine needed to test it."""
 from __future__ import annotations
 
