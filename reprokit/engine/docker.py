@@ -436,8 +436,8 @@ class DockerEngine:
                         return None
                 collected = _untar_ends([data]) if state is batch_io.Collected.TAR else \
                     {} if state is batch_io.Collected.NONE else self._archived(container, collect)
-                # The OOM killer's SIGKILL shows as 137: only then is the event log worth asking.
-                oom = code == 137 and (bool(self.api.inspect_container(container)["State"].get("OOMKilled"))  # podman.py
+                # The OOM killer's SIGKILL shows as 137: only then is the event log worth asking (engine/podman.py).
+                oom = code == 137 and (bool(self.api.inspect_container(container)["State"].get("OOMKilled"))
                                        if self.podman else _oom_since(self.client, container, since))
             return BatchOutcome(code, collected, oom_killed=oom, killed=killed)
 
