@@ -75,6 +75,9 @@ class History:
         for attempt in range(200):
             try:
                 db.execute("PRAGMA journal_mode=WAL")
+                # In WAL mode, NORMAL syncs at checkpoints, not at every commit: a power cut may lose the last runs'
+                # records, never the database (https://www.sqlite.org/pragma.html#pragma_synchronous).
+                db.execute("PRAGMA synchronous=NORMAL")
                 return db
             except sqlite3.OperationalError as error:
                 if "locked" not in str(error) or attempt == 199:

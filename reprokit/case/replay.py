@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shlex
 import tempfile
+import threading
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 from xml.etree import ElementTree
@@ -63,10 +64,13 @@ def replay_cases(paths: list[str], *, project: str | Path | None = None, jobs: i
 
         engines = list(engines) or [get_engine()]
         where_to = f" on {len(engines)} engines" if len(engines) > 1 else ""
+        # `jobs` cases' worth of environment runs at once on each engine, the next case's first run starting as
+        # soon as a run ends: a case waiting for its slower run would otherwise leave a slot idle (issue 13).
+        slots = {engine.endpoint: threading.BoundedSemaphore(2 * max(1, jobs)) for engine in engines}
         with progress(f"replaying {len(cases)} case(s), {jobs} at a time{where_to}") as on_line:
             return spread(cases, engines, lambda item, engine, lost: run_case(
-                item[0], project=item[1], reproduce=item[2], on_line=on_line, engine=engine, retried_after=lost),
-                jobs=jobs, wait_s=engine_wait)
+                item[0], project=item[1], reproduce=item[2], on_line=on_line, engine=engine, retried_after=lost,
+                slots=slots[engine.endpoint]), jobs=2 * max(1, jobs), wait_s=engine_wait)
 
 
 def plan_replay(paths: list[str], total: int, *, project: str | Path | None = None,

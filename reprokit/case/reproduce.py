@@ -4,8 +4,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import shlex
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -26,14 +28,16 @@ from reprokit.contract.models import Case, EnvironmentSpec
 
 def run_case(case: Case, *, project: Project, repeat: int = 1, engine: Engine | None = None,
              on_line: Callable[[str], None] | None = None, record: bool = True,
-             reproduce: str | None = None, retried_after: str | None = None) -> CaseResult:
+             reproduce: str | None = None, retried_after: str | None = None,
+             slots: threading.Semaphore | None = None) -> CaseResult:
     """Run ``case`` in its environment and its baseline at once; record the outcome in ``project``'s history
     and return it. ``reproduce`` overrides the command printed to run it again (a bundle's, say);
-    ``retried_after`` is the error of an attempt this one repeats (its engine went away)."""
+    ``retried_after`` is the error of an attempt this one repeats (its engine went away); ``slots`` (a replay's)
+    bounds the environment runs at once across cases: each run holds one."""
     started, when = time.monotonic(), datetime.now(timezone.utc).isoformat(timespec="seconds")
     engine = engine or get_engine()
     roles = {Role.ENVIRONMENT: case.environment, Role.BASELINE: case.baseline}
-    runs = observe_many(case, roles, project=project, repeat=repeat, engine=engine, on_line=on_line)
+    runs = observe_many(case, roles, project=project, repeat=repeat, engine=engine, on_line=on_line, slots=slots)
     result = CaseResult(case, verdict(runs[Role.ENVIRONMENT].rate, runs[Role.BASELINE].rate), runs,
                         diffs(case, runs[Role.BASELINE], runs[Role.ENVIRONMENT]), repeat,
                         round(time.monotonic() - started, 3), reproduce or reproduce_command(case, project), when,
@@ -45,12 +49,14 @@ def run_case(case: Case, *, project: Project, repeat: int = 1, engine: Engine | 
 
 def observe_many(case: Case, specs: dict[str, EnvironmentSpec], *, project: Project, repeat: int = 1,
                  jobs: int = 2, engine: Engine | None = None,
-                 on_line: Callable[[str], None] | None = None) -> dict[str, EnvironmentRun]:
-    """Observe the case in several environments concurrently; an interrupt removes every container at once."""
+                 on_line: Callable[[str], None] | None = None,
+                 slots: threading.Semaphore | None = None) -> dict[str, EnvironmentRun]:
+    """Observe the case in several environments concurrently, each run holding one of ``slots`` if given; an
+    interrupt removes every container at once."""
     engine = engine or get_engine()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         # Keyed by role (a case run) or by environment name (`case run --across`: every one a customer's).
-        futures = {key: pool.submit(observe, case, launch(spec),
+        futures = {key: pool.submit(_holding, slots, observe, case, launch(spec),
                                     role=key if isinstance(key, Role) else Role.ENVIRONMENT, repeat=repeat,
                                     engine=engine, on_line=on_line, facts_cache=project.root / ".reprokit" / "facts")
                    for key, spec in specs.items()}
@@ -61,6 +67,11 @@ def observe_many(case: Case, specs: dict[str, EnvironmentSpec], *, project: Proj
                 future.cancel()
             engine.abort()  # the process is ending: remove its containers now, so running steps end too
             raise
+
+
+def _holding(slots: threading.Semaphore | None, call: Callable, *args, **kwargs):
+    with slots or nullcontext():
+        return call(*args, **kwargs)
 
 
 def observe(case: Case, plan: Launch, *, role: Role, repeat: int = 1,

@@ -192,7 +192,8 @@ def _relevant_facts(items: list[dict], case) -> list[dict]:
 
 
 def replay(paths: List[str] = typer.Argument(None, help="case folders, case.yaml files or .tar.gz bundles"),
-           jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=32, help="cases run at once"),
+           jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=32,
+                                    help="cases at once: 2N environment runs, the next case's starting as one ends"),
            shard: Optional[str] = typer.Option(
                None, "--shard", metavar="I/N", help="run only shard I of N (from 1): disjoint, together the full "
                "replay; cases that need the same images stay together; balanced by --durations-from, else by count"),

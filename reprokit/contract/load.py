@@ -1,8 +1,10 @@
 """Load environment and case files into frozen specs, with errors that name file, line, field and fix."""
 from __future__ import annotations
 
+import copy
 import datetime
 import difflib
+import functools
 import re
 import os
 import threading
@@ -117,9 +119,6 @@ def dotted(key: Key) -> str:
 
 def read_yaml(path: Path, shown: str) -> Doc:
     """Parse one YAML file into a Doc; any YAML problem becomes a SpecError naming the line."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
-
     try:
         raw = path.read_bytes()
     except OSError as error:
@@ -130,6 +129,16 @@ def read_yaml(path: Path, shown: str) -> Doc:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise SpecError(shown, "", f"not UTF-8 text (byte {error.start})", hint="save the file as UTF-8") from None
+    return copy.deepcopy(_parse(text, shown))
+
+
+@functools.lru_cache(maxsize=64)
+def _parse(text: str, shown: str) -> Doc:
+    """``read_yaml``'s parse, kept per file content: a replay reads the same environment files for every case,
+    and ruamel's pure-Python parser is the slow part. Callers get deep copies (the Doc is changed in place)."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
     deep = _too_deep(text)
     if deep is not None:
         raise SpecError(shown, "", f"nesting is deeper than {MAX_DEPTH} levels", line=deep,

@@ -1,6 +1,6 @@
 """The engine layer: the small interface reprokit runs containers through, and the process-wide choice of
-backend. Only the backends (`engine/docker.py`, `engine/swarm.py`, listed in `backends.py`) import docker or
-testcontainers; everything above sees `protocol`.
+backend. Only the backends (`engine/docker.py`, `engine/swarm.py`, listed in `backends.py`) import the docker
+SDK; everything above sees `protocol`.
 
 Which engine: ``get_engine()`` is the process-wide one (``--engine``, ``DOCKER_HOST`` or the Docker context,
 see `endpoints`); ``engine_at(url)`` is another one, for a replay spread over several (``--engines``)."""

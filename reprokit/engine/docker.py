@@ -1,4 +1,5 @@
-"""The only module that talks to Docker: docker SDK for images and exec, testcontainers for container lifecycle."""
+"""The only module that talks to Docker (and to Podman's Docker-compatible service), through the docker SDK's
+low-level API client: images, builds, containers (create, copy in, start, remove), exec and networks."""
 from __future__ import annotations
 
 import atexit
@@ -13,26 +14,20 @@ import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Callable, Iterator
 
-# testcontainers' reaper (Ryuk) is an image that cannot be pulled where no registry answers; reprokit
-# removes what it created by its own labels instead (`_cleanup_session` below, and `reprokit gc`).
-os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+import docker
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from requests.exceptions import RequestException
+from urllib3.exceptions import HTTPError as Urllib3Error
 
-import docker  # noqa: E402
-from docker.errors import APIError, DockerException, ImageNotFound, NotFound  # noqa: E402
-from requests.exceptions import RequestException  # noqa: E402
-from testcontainers.core.container import DockerContainer  # noqa: E402
-from urllib3.exceptions import HTTPError as Urllib3Error  # noqa: E402
-
-from reprokit.engine import podman  # noqa: E402
-from reprokit.engine.archive import write_image_archive  # noqa: E402
-from reprokit.engine.endpoints import Endpoint, resolve  # noqa: E402
-from reprokit.engine.protocol import (KILL_GRACE_S, LABELS, SESSION, BatchOutcome, BuildFailure, BuildOutcome,  # noqa: E402
+from reprokit.engine import batch_io, podman
+from reprokit.engine.archive import write_image_archive
+from reprokit.engine.endpoints import Endpoint, resolve
+from reprokit.engine.protocol import (KILL_GRACE_S, LABELS, SESSION, BatchOutcome, BuildFailure, BuildOutcome,
                      BuildProxy, ContainerConfig, EngineImage, FileEntry, Layer, Moved, RunResult, Transfer,
                      owner_alive, timed_out)
-from reprokit.errors import EngineError, EngineLost, RunError  # noqa: E402
+from reprokit.errors import EngineError, EngineLost, RunError
 
 # dockerd 20.10's classic builder creates each step's container without a platform, so every step on a base of
 # another architecture logs this; it is noise (reprokit checks the architectures itself, see image/build.py).
@@ -67,8 +62,13 @@ def _environment(endpoint: Endpoint) -> dict[str, str]:
 
 
 def _client(endpoint: Endpoint, *, timeout: float | None) -> docker.DockerClient:
-    return docker.from_env(timeout=timeout, environment=_environment(endpoint),
-                           use_ssh_client=endpoint.url.startswith("ssh://"))
+    client = docker.from_env(timeout=timeout, environment=_environment(endpoint),
+                             use_ssh_client=endpoint.url.startswith("ssh://"))
+    if endpoint.url.startswith("unix://"):
+        # No proxy applies to a socket: without this, requests reads the proxy variables on every API call.
+        client.api.trust_env = False
+    return client
+
 CLEANUPS: list[Callable[[], None]] = []  # other backends' clean-ups (engine/swarm.py), run before this one's
 
 
@@ -81,6 +81,7 @@ class DockerEngine:
         self._endpoint = endpoint or resolve()
         self.endpoint = self._endpoint.url
         self._stranded: set[tuple[str, str]] = set()  # (kind, id) this process could not remove: the engine was away
+        self._not_unpacking: set[str] = set()  # images whose containers cannot unpack batch_io's files
         try:
             # No read timeout: builds and steps may be silent for long; steps are bounded in the container.
             self.client = _client(self._endpoint, timeout=None)
@@ -290,45 +291,38 @@ class DockerEngine:
 
     @contextmanager
     def _container(self, image: str, config: ContainerConfig, *, command: list[str],
-                   archive: tuple[dict[str, bytes], str | None] | None = None) -> Iterator:
-        """A started container (docker SDK object), removed when the block ends however it ends; ``archive``
-        (files by path relative to /, and their owner) is copied in between create and start. If the engine
-        goes away meanwhile, the container is remembered and removed by ``reconnect``."""
+                   archive: tuple[dict[str, bytes], str | None] | None = None) -> Iterator[str]:
+        """A started container's id, removed when the block ends however it ends, starting it included;
+        ``archive`` (files by path relative to /, and their owner) is copied in between create and start. If the
+        engine goes away meanwhile, the container is remembered and removed by ``reconnect``."""
         _install_cleanup()
         global _creating
         with _live_lock:
             _creating += 1  # until it is in _live, a signal's cleanup must still look for it
-        wrapped = None
+        created = None
         try:
-            # Safe defaults: never privileged, no added capabilities, no host mounts; `init` reaps zombies of steps.
-            # testcontainers makes its own client per container: pointed at this engine, not at DOCKER_HOST.
-            container = _Container(image, command=command or None, env=dict(config.env),
-                                   labels={**LABELS, **config.labels}, init=True, privileged=False,
-                                   docker_client_kw={"environment": _environment(self._endpoint)},
-                                   **self._network_settings(config),
-                                   transferables=_transfers(archive, config),
-                                   **_host_settings(config, engine_limits=self.podman_limits))
-            # The customer's tmpfs mounts; exec, as on a host (Docker's default is noexec).
-            container.tmpfs = {path: f"size={size},exec" for path, size in config.tmpfs.items()}
-            with container:  # testcontainers removes the container even when starting it fails
-                wrapped = container.get_wrapped_container()
+            created = self._create(image, config, command=command)
+            with _live_lock:
+                _live.add(created)
+                _creating -= 1
+            try:
+                for data, folder in _transfers(archive, config) or ():
+                    self.api.put_archive(created, folder, data)
+                self.api.start(created)
+                yield created
+            finally:
                 with _live_lock:
-                    _live.add(wrapped.id)
-                    _creating -= 1
-                try:
-                    yield wrapped
-                finally:
-                    with _live_lock:
-                        _live.discard(wrapped.id)
+                    _live.discard(created)
+                self._remove_container(created)
         except (APIError, DockerException, *LOST) as error:
             if not isinstance(error, APIError) and not self.answers():
-                if wrapped is not None:
-                    self._strand("container", wrapped.id)
-                doing = f"running container {wrapped.id[:12]} of {image}" if wrapped is not None else \
+                if created is not None:
+                    self._strand("container", created)
+                doing = f"running container {created[:12]} of {image}" if created is not None else \
                     f"starting a container of {image}"
                 raise EngineLost(self.endpoint, doing, _reason(error)) from None
-            if wrapped is not None:
-                raise RunError(f"the engine at {self.endpoint} failed while using container {wrapped.id[:12]} of "
+            if created is not None:
+                raise RunError(f"the engine at {self.endpoint} failed while using container {created[:12]} of "
                                f"{image}: {error}", hint="'reprokit doctor' checks the engine") from None
             if "does not match the specified platform" in str(error):  # a 404, though the image is there
                 raise RunError(f"could not start a container of {image}: it is of another architecture than "
@@ -337,22 +331,44 @@ class DockerEngine:
             raise RunError(f"could not start a container of {image} on the engine at {self.endpoint}: {error}",
                            hint="check the image exists ('docker image ls') and the engine ('reprokit doctor')") from None
         finally:
-            if wrapped is None:
+            if created is None:
                 with _live_lock:
                     _creating -= 1
+
+    def _create(self, image: str, config: ContainerConfig, *, command: list[str]) -> str:
+        """Create (not start) a container of ``image`` with ``config``, labelled; its id. Safe defaults: never
+        privileged, no added capabilities, no host mounts; `init` reaps the zombies of steps."""
+        settings = _host_settings(config, engine_limits=self.podman_limits)
+        create = {key: settings.pop(key) for key in ("hostname", "platform") if key in settings}
+        networking = None
+        if config.network not in ("bridge", "none", "host"):  # a network of services: found there by its aliases
+            networking = self.api.create_networking_config(
+                {config.network: self.api.create_endpoint_config(aliases=list(config.aliases) or None)})
+        host = self.api.create_host_config(
+            init=True, privileged=False, network_mode=config.network, **settings,
+            # The customer's tmpfs mounts; exec, as on a host (Docker's default is noexec).
+            tmpfs={path: f"size={size},exec" for path, size in config.tmpfs.items()} or None)
+        return self.api.create_container(image, command=command or None, environment=dict(config.env),
+                                         labels={**LABELS, **config.labels}, host_config=host,
+                                         networking_config=networking, **create)["Id"]
+
+    def _remove_container(self, container_id: str) -> None:
+        """Remove a container this process made, its anonymous volumes with it; one the engine has lost already
+        is no error, and one it cannot remove because it went away is left to ``reconnect`` (or `reprokit gc`)."""
+        try:
+            self.api.remove_container(container_id, force=True, v=True)
+        except NotFound:
+            pass
+        except LOST:
+            self._strand("container", container_id)
+            raise
 
     @contextmanager
     def start(self, image: str, config: ContainerConfig, *, command: list[str] | None = None,
               files: dict[str, bytes] | None = None) -> Iterator[DockerBox]:
         with self._container(image, config, command=["sleep", "infinity"] if command is None else command,
-                             archive=(files, None) if files else None) as container:
-            yield DockerBox(container.id, self)
-
-    def _network_settings(self, config: ContainerConfig) -> dict:
-        if config.network in ("bridge", "none", "host"):
-            return {"network_mode": config.network}
-        # testcontainers attaches to a network object by its name, with these aliases.
-        return {"network": SimpleNamespace(name=config.network), "network_aliases": list(config.aliases) or None}
+                             archive=(files, None) if files else None) as container_id:
+            yield DockerBox(container_id, self)
 
     @contextmanager
     def network(self, labels: dict[str, str]) -> Iterator[str]:
@@ -383,30 +399,58 @@ class DockerEngine:
     def run_batch(self, image: str, config: ContainerConfig, *, files: dict[str, bytes], command: list[str],
                   collect: str, timeout: float, owner: str | None = None) -> BatchOutcome:
         """Run ``command`` as the container's own process (files copied in before it starts), wait for it,
-        and return the files it left under ``collect``: a case's steps without an exec per step."""
+        and return the files it left under ``collect``: a case's steps without an exec per step. The files go
+        in with the command and come back in the log where they can (engine/batch_io.py), else through the
+        archive API."""
+        inline = _inline(config, files, owner=owner, command=command, collect=collect)
+        if inline is not None and image not in self._not_unpacking:
+            outcome = self._batch(image, config, command=inline[0], archive=None, collect=collect, timeout=timeout,
+                                  marker=inline[1])
+            if outcome is not None:
+                return outcome
+            self._not_unpacking.add(image)  # its next containers go the archive way at once
+        return self._batch(image, config, command=command, archive=(files, owner), collect=collect, timeout=timeout)
+
+    def _batch(self, image: str, config: ContainerConfig, *, command: list[str], archive: tuple | None,
+               collect: str, timeout: float, marker: str | None = None) -> BatchOutcome | None:
+        """One container of `run_batch`; with ``marker``, its command is batch_io's wrapper (None: it could
+        not unpack the files and ran nothing)."""
         since = time.time()
-        with self._container(image, config, command=command, archive=(files, owner)) as box:
+        with self._container(image, config, command=command, archive=archive) as container:
             killed, waiting = False, time.monotonic()
             try:
-                code = box.wait(timeout=timeout)["StatusCode"]
+                code = self.api.wait(container, timeout=timeout)["StatusCode"]
             except LOST as error:
                 # Not the guard's timeout (it fires after `timeout` silent seconds): the engine itself went away.
                 if time.monotonic() - waiting < timeout - 1 or not self.answers():
-                    raise EngineLost(self.endpoint, f"running container {box.id[:12]} of {image}", _reason(error)) \
+                    raise EngineLost(self.endpoint, f"running container {container[:12]} of {image}", _reason(error)) \
                         from None
-                self._kill(box.id)  # the host-side guard: kill what outlived its timeouts
-                with self._answering(f"waiting for container {box.id[:12]} of {image}"):
-                    code, killed = box.wait(timeout=60)["StatusCode"], True
-            with self._answering(f"collecting the outputs of container {box.id[:12]} of {image}"):
-                try:
-                    stream, _ = box.get_archive(collect)
-                    collected = _untar_ends(stream)
-                except NotFound:
-                    collected = {}
-                # The OOM killer's SIGKILL shows as 137: only then is the event log worth asking.
-                oom = code == 137 and (bool(self.api.inspect_container(box.id)["State"].get("OOMKilled"))
-                                       if self.podman else _oom_since(self.client, box.id, since))  # engine/podman.py
+                self._kill(container)  # the host-side guard: kill what outlived its timeouts
+                with self._answering(f"waiting for container {container[:12]} of {image}"):
+                    code, killed = self.api.wait(container, timeout=60)["StatusCode"], True
+            with self._answering(f"collecting the outputs of container {container[:12]} of {image}"):
+                state, data = batch_io.Collected.ARCHIVE, b""
+                if marker:
+                    try:
+                        state, data = batch_io.read_log(self.api.logs(container, stdout=True, stderr=False), marker)
+                    except APIError:
+                        pass  # a log driver that keeps nothing to read: the archive API below
+                    if state is batch_io.Collected.NOT_UNPACKED:
+                        return None
+                collected = _untar_ends([data]) if state is batch_io.Collected.TAR else \
+                    {} if state is batch_io.Collected.NONE else self._archived(container, collect)
+                # The OOM killer's SIGKILL shows as 137: only then is the event log worth asking (engine/podman.py).
+                oom = code == 137 and (bool(self.api.inspect_container(container)["State"].get("OOMKilled"))
+                                       if self.podman else _oom_since(self.client, container, since))
             return BatchOutcome(code, collected, oom_killed=oom, killed=killed)
+
+    def _archived(self, container: str, folder: str) -> dict[str, bytes]:
+        """The files under ``folder`` of a container, read through the archive API (head and tail of big ones)."""
+        try:
+            stream, _ = self.api.get_archive(container, folder)
+            return _untar_ends(stream)
+        except NotFound:
+            return {}
 
     def _kill(self, container_id: str) -> None:
         try:
@@ -516,20 +560,14 @@ def _oom_since(client, container_id: str, since: float) -> bool:
     return any(True for _ in events)
 
 
-class _Container(DockerContainer):
-    """testcontainers' container whose transferable is one ready-made tar, unpacked as is (owners and modes
-    kept) between create and start."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        # reprokit always says which network a container joins. testcontainers would otherwise guess "the network
-        # the tests run in" by reading every custom network of the engine, and a network of someone else's with
-        # no IPAM config (a swarm's, say) makes that guess raise a TypeError: a replay crashed so on a shared engine.
-        self._docker.find_host_network = lambda: None
-
-    def _transfer_into_container(self, archive: bytes, destination: str, mode: int = 0) -> None:
-        self._container.put_archive(path=destination, data=archive)
-
+def _inline(config: ContainerConfig, files: dict, *, owner: str | None, command: list[str],
+            collect: str) -> tuple[list[str], str] | None:
+    """`run_batch`'s command with the files in it, and its marker; None where only the archive API can copy them:
+    a read-only root, volumes or tmpfs mounts (copies land there before the start), or a user who is not root
+    (the image's USER: it could not give the files their owners)."""
+    if config.read_only or config.writable or config.tmpfs or (owner or "0").partition(":")[0] not in ("0", "root"):
+        return None
+    return batch_io.wrap(_tar(files, owner=owner).getvalue(), command, collect)
 
 
 def _host_settings(config: ContainerConfig, *, engine_limits: dict[str, int] | None = None) -> dict:

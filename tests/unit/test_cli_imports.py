@@ -76,3 +76,18 @@ def test_case_run_imports_what_a_run_needs_and_no_other_stage(tmp_path):
     assert not [m for m in modules if m.startswith(("docker", "requests", "testcontainers", "urllib.request"))]
     assert not [m for m in modules if m.startswith(("reprokit.handoff", "reprokit.services.", "reprokit.isolate."))
                 and m not in ("reprokit.services.lifecycle", "reprokit.aspects.atoms")]
+
+
+def test_the_docker_backend_imports_the_docker_sdk_and_nothing_heavier(tmp_path):
+    """A case run on Docker adds only engine/ and the docker SDK (no testcontainers: containers go through the SDK's
+    API client) to what the pin above lists."""
+    code = "import json, sys; import reprokit.engine.docker; print(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    modules = set(json.loads(done.stdout))
+    ours = {m for m in modules if m.split(".")[0] == "reprokit"}
+    engine = {"reprokit", "reprokit.errors", *(f"reprokit.engine{name}" for name in (
+        "", ".archive", ".batch_io", ".docker", ".endpoints", ".podman", ".protocol"))}
+    assert ours == engine, f"new: {sorted(ours - engine)}; gone: {sorted(engine - ours)}"
+    assert "docker" in modules
+    assert not [m for m in modules if m.startswith(("testcontainers", "pydantic", "ruamel", "rich", "typer"))]

@@ -359,3 +359,27 @@ def test_a_step_mapping_with_a_misspelt_field_is_still_an_unknown_field(tmp_path
                                                "{run: python3 repro.py --again, timout: 60}"))
     with pytest.raises(SpecError, match=r"steps\[1\]\.timout: unknown field"):
         load_case("SUP-1", root=root)
+
+
+# -- the parse cache ------------------------------------------------------------------------------------------
+
+
+def test_a_file_read_again_is_not_parsed_again_and_each_reader_gets_its_own_copy(tmp_path):
+    from reprokit.contract import load
+
+    path = tmp_path / "env.yaml"
+    path.write_text("os: debian:bookworm\nenv: {A: '1'}\n")
+    load._parse.cache_clear()
+    first = load.read_yaml(path, "env.yaml")
+    first.data["env"]["A"] = "changed by the first reader"
+    second = load.read_yaml(path, "env.yaml")
+    assert second.data["env"] == {"A": "1"}
+    assert second.line_of(("env", "A")) == ("env.yaml", 2)
+    assert load._parse.cache_info().hits == 1
+
+
+def test_a_changed_file_is_parsed_again(tmp_path):
+    path = write_project(tmp_path, {"environments/env.yaml": "os: debian:bookworm\nenv: {A: '1'}\n"})
+    assert load_environment("env", root=path).env == {"A": "1"}
+    (tmp_path / "environments" / "env.yaml").write_text("os: debian:bookworm\nenv: {A: '2'}\n")
+    assert load_environment("env", root=path).env == {"A": "2"}

@@ -248,3 +248,38 @@ def test_a_replay_with_the_shipped_fake_engine_records_results_that_read_back_wh
     for case_id, result in results.items():
         stored = CaseResult.from_record(load_case(case_id, root=project), rows)
         assert stored.to_dict() == result.to_dict()
+
+
+class SlowEngine(BatchEngine):
+    """Batches that take a while (the customer environment's longer than the baseline's), counted as they overlap."""
+
+    def __init__(self):
+        super().__init__()
+        import threading
+
+        self.running, self.most, self._lock = 0, 0, threading.Lock()
+        self.started: list[tuple[str, float]] = []
+
+    def run_batch(self, image, config, **kwargs) -> BatchOutcome:
+        import time
+
+        with self._lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+            self.started.append((config.labels["reprokit.case"], time.monotonic()))
+        time.sleep(0.05 if config.labels["reprokit.role"] == "baseline" else 0.4)
+        with self._lock:
+            self.running -= 1
+        return super().run_batch(image, config, **kwargs)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_replay_keeps_two_runs_per_job_going_and_starts_the_next_case_when_a_run_ends(project, monkeypatch, jobs):
+    engine = SlowEngine()
+    monkeypatch.setattr("reprokit.engine._engine", engine)
+    results = replay_cases([], project=project, jobs=jobs)
+    assert ran(results) == sorted(CASES)
+    assert engine.most == 2 * jobs
+    # A case's baseline ends long before its environment: the next case starts then, not after both.
+    first_case, first = engine.started[0]
+    assert min(t for case, t in engine.started if case != first_case) < first + 0.3
