@@ -58,8 +58,6 @@ fi
 (exec 3<>/dev/tcp/127.0.0.1/3142) 2>/dev/null || /etc/init.d/apt-cacher-ng start >/dev/null \
   || echo "setup: apt-cacher-ng did not start; builds download directly (see reprokit doctor)"
 
-# Ryuk cannot be pulled without a registry; reprokit cleans up by its own labels.
-export TESTCONTAINERS_RYUK_DISABLED=true
 .venv/bin/reprokit images bootstrap debian:bullseye debian:bookworm debian:trixie
 # Mounts binfmt_misc and registers qemu-aarch64 with the F flag when they are not (a reboot drops both; a
 # /proc read when they are), then makes arm64v8/debian:bookworm once (for cases/SUP-5231 and

@@ -32,7 +32,6 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 ROOT = Path(__file__).resolve().parent.parent
 REPROKIT = str(ROOT / ".venv" / "bin" / "reprokit")
 PYTHON = str(ROOT / ".venv" / "bin" / "python")

@@ -82,8 +82,7 @@ def replay(project: Path, *args: str, engine: str | None = None, registry: str =
                "-C", str(project), *args]
     started = time.monotonic()
     done = subprocess.run(command, capture_output=True, text=True, timeout=7200,
-                          env={**os.environ, "REPROKIT_HISTORY": str(project / ".reprokit" / "history.sqlite"),
-                               "TESTCONTAINERS_RYUK_DISABLED": "true"})
+                          env={**os.environ, "REPROKIT_HISTORY": str(project / ".reprokit" / "history.sqlite")})
     seconds = round(time.monotonic() - started, 1)
     try:
         results = {result["case"]: result for result in json.loads(done.stdout)}

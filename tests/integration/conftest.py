@@ -9,7 +9,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 REPROKIT = ROOT / ".venv" / "bin" / "reprokit"
-os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
 
 class CountingEngine:

@@ -116,7 +116,7 @@ def test_chromium_paints_the_highlight_and_the_verdict_badge(page, tmp_path):
 def test_bundle_replays_in_an_empty_folder_to_the_same_verdict_spec_and_image(result, tmp_path):
     elsewhere = tmp_path / "other-machine"
     elsewhere.mkdir()
-    env = {**os.environ, "REPROKIT_HISTORY": str(tmp_path / "history.sqlite"), "TESTCONTAINERS_RYUK_DISABLED": "true"}
+    env = {**os.environ, "REPROKIT_HISTORY": str(tmp_path / "history.sqlite")}
     env.pop("REPROKIT_PROJECT", None)
     made = subprocess.run([sys.executable, "-m", "reprokit", "bundle", CASE_ID, "-o", str(elsewhere / "b.tar.gz"),
                            "-C", str(ROOT)], capture_output=True, text=True, env=env, timeout=120)
