@@ -55,6 +55,15 @@ def _pids_mentioning(text: str) -> list[int]:
     return found
 
 
+
+def wait_until_answering(server, name: str, log: Path, timeout: float) -> None:
+    """Wait for ``server`` (its ``process`` just started) to answer; its log's tail if it exits or never does."""
+    deadline = time.monotonic() + timeout
+    while not server.answers():
+        if server.process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not start: " + log.read_text(errors="replace")[-2000:])
+        time.sleep(0.1)
+
 class SecondEngine:
     """A dockerd of its own under ``root``, on bridge ``bridge`` (``address`` its gateway, CIDR)."""
 
@@ -230,12 +239,7 @@ class LocalRegistry:
         self.process = subprocess.Popen([REGISTRY, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT,
                                         start_new_session=True)
         log.close()
-        deadline = time.monotonic() + timeout
-        while not self.answers():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("docker-registry did not start: " +
-                                   (self.root / "registry.log").read_text(errors="replace")[-2000:])
-            time.sleep(0.2)
+        wait_until_answering(self, "docker-registry", self.root / "registry.log", timeout)
 
     def _get(self, path: str) -> urllib.request.Request:
         request = urllib.request.Request(f"http://{self.host}/v2/{path}")
@@ -307,12 +311,7 @@ class AptCacher:
              f"CacheDir={self.root / 'cache'}", f"LogDir={self.root / 'log'}", f"PidFile={self.root / 'pid'}",
              f"SocketPath={self.root / 'socket'}"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
-        deadline = time.monotonic() + timeout
-        while not self.answers():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("apt-cacher-ng did not start: " +
-                                   (self.root / "acng.out").read_text(errors="replace")[-2000:])
-            time.sleep(0.1)
+        wait_until_answering(self, "apt-cacher-ng", self.root / "acng.out", timeout)
 
     def answers(self) -> bool:
         with socket.socket() as probe:
