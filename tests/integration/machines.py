@@ -56,6 +56,17 @@ def _pids_mentioning(text: str) -> list[int]:
 
 
 
+def end_process(process: subprocess.Popen | None) -> None:
+    """Terminate a server this module started (kill it if it does not end in 15 s)."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
+
+
 def wait_until_answering(server, name: str, log: Path, timeout: float) -> None:
     """Wait for ``server`` (its ``process`` just started) to answer; its log's tail if it exits or never does."""
     deadline = time.monotonic() + timeout
@@ -264,13 +275,7 @@ class LocalRegistry:
             return []
 
     def stop(self, *, keep_data: bool = False) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
+        end_process(self.process)
         if not keep_data:
             shutil.rmtree(self.root, ignore_errors=True)
 
@@ -322,11 +327,5 @@ class AptCacher:
         return sorted(p.name for p in (self.root / "cache").rglob("*.deb"))
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
+        end_process(self.process)
         shutil.rmtree(self.root, ignore_errors=True)

@@ -9,17 +9,8 @@ import tarfile
 
 import pytest
 
+from fakes import tar_of
 from reprokit.engine.batch_io import MAX_PAYLOAD, WRAPPER, Collected, read_log, wrap
-
-
-def tar_of(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def test_the_command_carries_the_files_and_runs_the_real_command_after_them():

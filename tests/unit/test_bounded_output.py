@@ -1,20 +1,13 @@
 """Collected step output is read as a stream and bounded: head and tail kept, a line saying what was cut."""
 from __future__ import annotations
 
-import io
-import tarfile
 
+from fakes import tar_of
 from reprokit.engine.docker import _untar_ends
 
 
 def tar_chunks(files: dict[str, bytes], size: int = 64 * 1024) -> list[bytes]:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    data = buffer.getvalue()
+    data = tar_of(files)
     return [data[i:i + size] for i in range(0, len(data), size)]
 
 

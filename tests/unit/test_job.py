@@ -2,24 +2,13 @@
 from __future__ import annotations
 
 import base64
-import io
 import shutil
 import subprocess
-import tarfile
 
 import pytest
 
+from fakes import tar_of
 from reprokit.engine.job import BEGIN, END, INPUT, UNPACK_FAILED, WRAPPER, parse_results, wrap
-
-
-def tar_of(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def frame(code: int, files: dict[str, bytes], ooms: int = 0) -> str:
