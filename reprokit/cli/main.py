@@ -211,15 +211,10 @@ def gc(dry_run: bool = typer.Option(False, "--dry-run", help="list what would be
         out.print(f"{'would remove' if dry_run else 'removed'} {kind} {resource_id[:12]} "
                   f"(session {labels.get('reprokit.session')}, pid {labels.get('reprokit.owner-pid')})")
     out.print(f"{len(found)} leftover resource(s)")
-    # A Swarm overlay stays "in use" until the removed jobs' endpoints are released, which on a busy node can
-    # outlast one removal's wait: what is still there after the first pass gets a second one.
-    stuck = [] if dry_run or not found else [f for f in engine.leftovers() if f in found]
-    for kind, resource_id, _ in stuck:
-        engine.remove(kind, resource_id)
-    left = [f for f in engine.leftovers() if f in stuck] if stuck else []
-    if left:
-        out.print(f"still in use, not removed: {', '.join(f'{k} {i[:12]}' for k, i, _ in left)}; "
-                  "run 'reprokit gc' again in a minute")
+    left = [f for f in engine.leftovers() if f in found] if found and not dry_run else []
+    if left:  # a Swarm overlay not released yet, or a stale copy dockerd 20.10 keeps (engine/swarm.py)
+        out.print(f"still there after removal: {', '.join(f'{k} {i[:12]}' for k, i, _ in left)}; "
+                  "run 'reprokit gc' again later")
 
 
 @app.command()
