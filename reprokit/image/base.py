@@ -112,14 +112,14 @@ def _obtain(engine: Engine, reference: str, arch: str | None) -> Provision | Non
     one is given, and its use recorded (for `reprokit images prune`). None when nothing has it."""
     found = registry.obtain(engine, reference)
     if found:
-        provision = Provision.PULLED if found[1] else Provision.PRESENT
+        image_id, provision = found[0], Provision.PULLED if found[1] else Provision.PRESENT
     elif engine.pull(reference, platform=f"linux/{arch}" if arch else None):
-        found, provision = (engine.image_id(reference), True), Provision.PULLED
+        image_id, provision = engine.image_id(reference), Provision.PULLED
     else:
         return None
     if arch:
         check_architecture(engine, reference, arch, what="base image")
-    record_use(reference, found[0], kind="base")
+    record_use(reference, image_id, kind="base")
     return provision
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shlex
 import threading
@@ -60,10 +61,8 @@ def copied(instruction: str, context: dict[str, bytes]) -> set[str]:
 
 
 def shared_steps(a: list[str], b: list[str]) -> int:
-    n = 0
-    while n < min(len(a), len(b)) and a[n] == b[n]:
-        n += 1
-    return n
+    """How many first steps two builds' step keys share."""
+    return len(os.path.commonprefix([a, b]))
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,6 @@ class Launch:
     kind: ImageKind | None = None  # None: build's default (environment, or case for an inline one)
     prelude: str = ""  # shell lines every step (and the facts script) runs first: umask, a faked clock
 
-
     def key(self, image_id: str, *more: str) -> str:
         """Everything that decides what a container of this launch is, besides its labels (and ``more``: the
         script that reads it, say): the facts cache key."""
