@@ -5,6 +5,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -255,14 +257,10 @@ class SlowEngine(BatchEngine):
 
     def __init__(self):
         super().__init__()
-        import threading
-
         self.running, self.most, self._lock = 0, 0, threading.Lock()
         self.started: list[tuple[str, float]] = []
 
     def run_batch(self, image, config, **kwargs) -> BatchOutcome:
-        import time
-
         with self._lock:
             self.running += 1
             self.most = max(self.most, self.running)
