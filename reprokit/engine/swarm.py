@@ -262,20 +262,26 @@ class SwarmEngine(DockerEngine):
     def _remove_network(self, network: str) -> None:
         """Remove an overlay network, first disconnecting what is still attached (a service container whose
         removal is under way in another thread, on an interrupt); Swarm releases a job's endpoint a little
-        after the job is removed, so "in use" is retried for a while."""
+        after the job is removed, so "in use" is retried for a while. The swarm answers a removal at once but
+        the node lists the network for about 0.2 s more: it is gone when inspecting it answers "not found"."""
         deadline = time.monotonic() + NETWORK_RELEASE_S
+        removed = False
         while True:
             try:
-                for container in self.api.inspect_network(network).get("Containers") or {}:
-                    _quietly(lambda c: self.api.disconnect_container_from_network(c, network, force=True), container)
-                self.api.remove_network(network)
-                return
+                attached = self.api.inspect_network(network).get("Containers") or {}
+                if not removed:
+                    for container in attached:
+                        _quietly(lambda c: self.api.disconnect_container_from_network(c, network, force=True),
+                                 container)
+                    self.api.remove_network(network)
+                    removed = True
             except NotFound:
                 return
             except (APIError, DockerException):
-                if time.monotonic() > deadline:
-                    return  # still in use: `reprokit gc` removes it later
-                time.sleep(0.25)
+                pass  # still in use
+            if time.monotonic() > deadline:
+                return  # still in use, or a stale copy: `reprokit gc` finds it by its labels
+            time.sleep(POLL_S if removed else 0.25)
 
     # -- garbage ------------------------------------------------------------------------------------------
 

@@ -60,3 +60,30 @@ def test_an_unknown_backend_is_a_user_mistake_naming_the_backends(tmp_path):
     assert done.returncode == 2, done.stdout + done.stderr
     assert "'kubernetes' is not a backend" in done.stderr and "swarm" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+class LingeringNetworkAPI:
+    """The swarm answers a network's removal at once; the node still lists it for a few more looks."""
+
+    def __init__(self, looks_after_removal: int):
+        self.looks_after_removal = looks_after_removal
+        self.removed = 0
+
+    def inspect_network(self, network):
+        if self.removed and self.looks_after_removal == 0:
+            from docker.errors import NotFound
+            raise NotFound("network not found")
+        if self.removed:
+            self.looks_after_removal -= 1
+        return {"Containers": {}}
+
+    def remove_network(self, network):
+        self.removed += 1
+
+
+def test_a_network_counts_as_removed_only_once_the_node_no_longer_has_it(monkeypatch):
+    monkeypatch.setattr(swarm, "POLL_S", 0)
+    engine = swarm.SwarmEngine.__new__(swarm.SwarmEngine)
+    engine.api = LingeringNetworkAPI(looks_after_removal=3)
+    engine._remove_network("n1")
+    assert engine.api.removed == 1 and engine.api.looks_after_removal == 0  # asked once, waited until gone
