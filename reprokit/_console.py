@@ -40,7 +40,7 @@ def use_options(*, engine: str | None = None, registry: str | None = None, proje
     if chosen:
         use_engine(chosen)
     if builds:
-        from reprokit.image.registry import configured, use_registry
+        from reprokit.engine.registry import configured, use_registry
         from reprokit.contract.load import Project
 
         option = registry if registry is not None else _before_command["registry"]

@@ -43,7 +43,7 @@ class CaseItem(pytest.Item):
     def runtest(self):
         from reprokit.contract.load import Project, load_case
         from reprokit.case.reproduce import run_case
-        from reprokit.image.registry import use_registry_of
+        from reprokit.engine.registry import use_registry_of
 
         project = Project(self.path.parent.parent.parent)
         use_registry_of(project.root)  # images shared as the project's reprokit.toml or REPROKIT_REGISTRY says

@@ -37,7 +37,8 @@ REPROKIT = str(ROOT / ".venv" / "bin" / "reprokit")
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 sys.path.insert(0, str(ROOT))
 
-from reprokit.image.build import build, render_for_build  # noqa: E402
+from reprokit.image.build import build  # noqa: E402
+from reprokit.image.render import render_for_build  # noqa: E402
 from reprokit.engine import get_engine, set_engine  # noqa: E402
 from reprokit.contract.load import Project, load_case, load_environment  # noqa: E402
 from reprokit.case.reproduce import run_case  # noqa: E402

@@ -97,10 +97,10 @@ def named(cases: list[Found]) -> dict[str, Found]:
 def case_images(case: Case) -> frozenset[str]:
     """The image tags a case's two environments need, computed without building anything. A case whose
     environments cannot be rendered gets a group of its own (its replay will report the error)."""
-    from reprokit.image.build import image_tag, render_for_build
+    from reprokit.image.render import render_for_build
 
     try:
-        return frozenset(image_tag(render_for_build(spec)) for spec in (case.environment, case.baseline))
+        return frozenset(render_for_build(spec).tag() for spec in (case.environment, case.baseline))
     except (ReprokitError, OSError):
         return frozenset({f"unrenderable:{case.id}"})
 

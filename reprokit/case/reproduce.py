@@ -7,7 +7,7 @@ import shlex
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -18,7 +18,7 @@ from reprokit.case.result import Attempt, CaseResult, EnvironmentRun, Role  # no
 from reprokit.engine import Engine, get_engine
 from reprokit.errors import EngineLost, ReprokitError, RunError
 from reprokit.case.history import History, default_path
-from reprokit.contract.load import Project, write_json_atomically
+from reprokit.contract.load import Project
 from reprokit.run.facts import facts_script, not_in_effect
 from reprokit.run.launch import Launch, launch
 from reprokit.run.steps import run_attempt
@@ -90,7 +90,7 @@ def observe(case: Case, plan: Launch, *, role: Role, repeat: int = 1,
         plan.config, labels={**plan.config.labels, "reprokit.case": case.id[:200], "reprokit.role": Role(role).value}))
     run = EnvironmentRun(spec.name, role, spec.content_hash())
     try:
-        run.image = build(plan.image_spec, engine=engine, on_line=on_line,
+        run.image = build(plan.image_spec, plan.rendering, engine=engine, on_line=on_line,
                           kind=plan.kind.value if plan.kind else None)
         # Keyed by the whole launch and the script: facts an older reprokit cached lack what a newer one reads.
         # A backend that runs elsewhere (swarm) keeps facts of its own: they are read where its runs happen.
@@ -105,8 +105,10 @@ def observe(case: Case, plan: Launch, *, role: Role, repeat: int = 1,
                     run.services = services.evidence()
             if output.facts is not None:
                 facts = output.facts
-                if cache is not None:
-                    write_json_atomically(cache, facts)
+                if cache is not None:  # for the next run of this launch; two runs writing at once leave a file
+                    with suppress(OSError):  # that does not parse, which `_cached` takes as none: no lock needed
+                        cache.parent.mkdir(parents=True, exist_ok=True)
+                        cache.write_text(json.dumps(facts, sort_keys=True))
             run.attempts.append(Attempt(output.steps, signature_holds(case.expect, combined(output.steps))))
         run.facts = dict(facts or {})
         if run.services:  # read from inside each service during the run; never cached

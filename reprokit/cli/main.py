@@ -84,11 +84,11 @@ def env_list(project: Optional[str] = ProjectOption):
 def env_show(name: str, as_json: bool = typer.Option(False, "--json"), project: Optional[str] = ProjectOption):
     """Show an environment with `extends` applied and every default (limits included) filled in."""
     from reprokit.aspects.registry import ASPECTS
-    from reprokit.image.build import image_tag, render_for_build
+    from reprokit.image.render import render_for_build
     from reprokit.contract.load import load_environment
 
     spec = load_environment(name, root=_project(project).root)
-    data = {**spec.model_dump(mode="json"), "image": image_tag(render_for_build(spec))}
+    data = {**spec.model_dump(mode="json"), "image": render_for_build(spec).tag()}
     notes = [note for aspect in ASPECTS for note in aspect.notes(spec)]
     if notes:
         data["notes"] = notes  # how what is declared is applied, where that is not obvious
@@ -101,7 +101,7 @@ def env_show(name: str, as_json: bool = typer.Option(False, "--json"), project: 
 @env_app.command("render")
 def env_render(name: str, project: Optional[str] = ProjectOption):
     """Print the Dockerfile an environment builds from (a dry run: nothing is built)."""
-    from reprokit.image.build import render_for_build
+    from reprokit.image.render import render_for_build
     from reprokit.contract.load import load_environment
 
     sys.stdout.write(render_for_build(load_environment(name, root=_project(project).root)).dockerfile)

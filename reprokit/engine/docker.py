@@ -21,7 +21,7 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from requests.exceptions import RequestException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from reprokit.engine import batch_io, podman
+from reprokit.engine import batch_io, podman, registry
 from reprokit.engine.archive import write_image_archive
 from reprokit.engine.endpoints import Endpoint, resolve
 from reprokit.engine.protocol import (KILL_GRACE_S, LABELS, SESSION, BatchOutcome, BuildFailure, BuildOutcome,
@@ -156,6 +156,12 @@ class DockerEngine:
     def version(self) -> str:
         with self._answering("asking its version"):
             return self.api.version().get("Version", "?")
+
+    def obtain(self, reference: str) -> tuple[str, bool] | None:
+        return registry.obtain(self, reference)
+
+    def share(self, reference: str) -> bool:
+        return registry.push(self, reference)
 
     def image_architecture(self, reference: str) -> str | None:
         with self._answering(f"looking up the image {reference}"):

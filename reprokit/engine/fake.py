@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
+from reprokit.engine import registry
 from reprokit.engine.protocol import (BatchOutcome, BuildFailure, BuildOutcome, BuildProxy, ContainerConfig,
                                       EngineImage, FileEntry, Moved, RunResult, Transfer)
 from reprokit.errors import EngineError
@@ -102,6 +103,12 @@ class FakeEngine:
 
     def image_id(self, reference: str) -> str | None:
         return self.tags.get(reference)
+
+    def obtain(self, reference: str) -> tuple[str, bool] | None:
+        return registry.obtain(self, reference)
+
+    def share(self, reference: str) -> bool:
+        return registry.push(self, reference)
 
     def add_image(self, *tags: str, id: str | None = None, labels: dict[str, str] | None = None, size: int = 0,
                   created: float = 0.0, layers: tuple[tuple[str, int], ...] | None = None,

@@ -214,6 +214,14 @@ class Engine(Protocol):
     def image_architecture(self, reference: str) -> str | None:
         """The architecture an image's config records ('amd64', 'arm64'); None if there is no such image."""
 
+    def obtain(self, reference: str) -> tuple[str, bool] | None:
+        """``reference``'s image id and whether it was pulled: present here (then offered to the process's
+        registry, which may lack it), else pulled from that registry (engine/registry.py); None when neither
+        has it."""
+
+    def share(self, reference: str) -> bool:
+        """Send ``reference`` (made here) to the process's registry; False without one, or when that failed."""
+
     def pull(self, reference: str, *, platform: str | None = None) -> Transfer:
         """Pull ``reference`` (for ``platform``, e.g. linux/arm64, when given) from its registry, credentials from
         the Docker config as for `docker pull`; false when it did not move (``.moved`` says why)."""

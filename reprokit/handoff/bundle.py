@@ -105,14 +105,14 @@ def _file_member(path: str) -> str:
 def _environment_meta(spec: EnvironmentSpec, run: EnvironmentRun | None) -> dict:
     """Name, spec hash and image of one environment; the image tag and hash are computed here when no run
     recorded them."""
-    from reprokit.image.build import image_tag, render_for_build
+    from reprokit.image.render import render_for_build
 
     image = run.image if run else None
     tag, image_hash = (image.tag, image.image_hash) if image else (None, None)
     if not tag or not image_hash:
         try:
             rendering = render_for_build(spec)
-            tag, image_hash = tag or image_tag(rendering), image_hash or rendering.content_hash()
+            tag, image_hash = tag or rendering.tag(), image_hash or rendering.content_hash()
         except SpecError:
             pass
     return {"name": spec.name, "os": spec.os, "spec_hash": spec.content_hash(),

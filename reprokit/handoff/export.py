@@ -201,7 +201,8 @@ def export(spec: EnvironmentSpec, *, devcontainer: Path | None = None, compose: 
     has them (present, pulled, or built from Debian's packages); `--compose` also builds the environment's image,
     which its file runs by tag."""
     from reprokit.engine import get_engine
-    from reprokit.image.build import build, render_for_build
+    from reprokit.image.build import build
+    from reprokit.image.render import render_for_build
     from reprokit.run.box import container_config
     from reprokit.services.images import service_image
 
@@ -210,12 +211,12 @@ def export(spec: EnvironmentSpec, *, devcontainer: Path | None = None, compose: 
               for name, service in spec.services.items()}
     tags, ready, config = {name: image.tag for name, image in images.items()}, ready_commands(spec, images), \
         container_config(spec)
-    written = []
+    written, rendering = [], None
     if devcontainer is not None:
         rendering = render_for_build(spec)
         written += write_devcontainer(spec, devcontainer, service_images=tags, ready=ready,
                                       dockerfile=rendering.dockerfile, context=rendering.context, config=config)
     if compose is not None:
-        image = build(spec, engine=engine, on_line=on_line)
+        image = build(spec, rendering or render_for_build(spec), engine=engine, on_line=on_line)
         written += write_compose(spec, compose, image=image.tag, service_images=tags, ready=ready, config=config)
     return written

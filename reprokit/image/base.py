@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Callable
 
 from reprokit import __version__
-from reprokit.aspects.arch import ALIASES, MACHINES, arch_reference, declared_image, host_arch
+from reprokit.aspects.arch import ALIASES, MACHINES, arch_reference, host_arch
 from reprokit.engine import Engine, get_engine
 from reprokit.errors import EngineError, ReprokitError
-from reprokit.image import emulation, registry
+from reprokit.image import emulation
 from reprokit.image.usage import record_use
 
 SUITES = ("bullseye", "bookworm", "trixie")
@@ -66,9 +66,10 @@ def bootstrap(reference: str, *, arch: str | None = None, engine: Engine | None 
     say = on_line or (lambda line: None)
     if arch != host_arch():
         emulation.prepare(arch, say=say)
-    found = None if force else _obtain(engine, target, arch)
+    found = None if force else _obtain(engine, target, arch, declared=reference)
     if found:
-        return found
+        record_use(target, found[0], kind="base")
+        return found[1]
     if shutil.which("debootstrap") is None or os.geteuid() != 0:
         raise EngineError("debootstrap is needed (as root) to make base images without a registry",
                           hint="as root: apt-get install -y debootstrap  (bash .ci/setup.sh does it)")
@@ -90,27 +91,29 @@ def bootstrap(reference: str, *, arch: str | None = None, engine: Engine | None 
         # `reprokit.base` names the reference: only the image tagged so is the base itself.
         engine.load_rootfs(str(tarball), target, arch=arch, labels={
             "reprokit.kind": "base", "reprokit.base": target, "reprokit.version": __version__})
-    registry.push(engine, target)  # the other machines sharing the registry need not bootstrap it
+    engine.share(target)  # the other machines sharing the registry need not bootstrap it
     return Provision.BOOTSTRAPPED
 
 
-def ensure_base(engine: Engine, reference: str, *, arch: str | None = None) -> None:
-    """The base image must be present, or come from the shared registry or its own (Debian suites can be made
-    with debootstrap), and, when an architecture is declared, of that architecture: dockerd's classic builder
-    neither checks nor applies a platform, the image it builds simply takes the base's."""
-    if _obtain(engine, reference, arch):
-        return
-    declared = declared_image(reference)
+def ensure_base(engine: Engine, reference: str, *, declared: str | None = None, arch: str | None = None) -> str:
+    """The id of the base image ``reference`` (the ``declared`` one made for ``arch``; default: itself), which must
+    be present, or come from the shared registry or its own (Debian suites can be made with debootstrap), and, when
+    an architecture is declared, be of that architecture: dockerd's classic builder neither checks nor applies a platform, the
+    image it builds simply takes the base's. The caller records its use (image/usage.py)."""
+    declared = declared or reference
+    found = _obtain(engine, reference, arch, declared=declared)
+    if found:
+        return found[0]
     command = f"reprokit images bootstrap {declared}" + (f" --arch {arch}" if arch and declared != reference else "")
     raise EngineError(f"base image {reference} is not present and no registry can provide it",
                       hint=f"make it from the Debian mirror: {command}; or share it from a machine that has it "
                            "through a registry (--registry, REPROKIT_REGISTRY)")
 
 
-def _obtain(engine: Engine, reference: str, arch: str | None) -> Provision | None:
-    """``reference`` present in the engine, else pulled from the shared registry or its own; of ``arch`` when
-    one is given, and its use recorded (for `reprokit images prune`). None when nothing has it."""
-    found = registry.obtain(engine, reference)
+def _obtain(engine: Engine, reference: str, arch: str | None, *, declared: str) -> tuple[str, Provision] | None:
+    """``reference``'s id and how it came: present in the engine, else pulled from the shared registry or its
+    own; of ``arch`` when one is given. None when nothing has it."""
+    found = engine.obtain(reference)
     if found:
         image_id, provision = found[0], Provision.PULLED if found[1] else Provision.PRESENT
     elif engine.pull(reference, platform=f"linux/{arch}" if arch else None):
@@ -118,9 +121,8 @@ def _obtain(engine: Engine, reference: str, arch: str | None) -> Provision | Non
     else:
         return None
     if arch:
-        check_architecture(engine, reference, arch, what="base image")
-    record_use(reference, image_id, kind="base")
-    return provision
+        check_architecture(engine, reference, arch, declared=declared, what="base image")
+    return image_id, provision
 
 
 def base_tag(reference: str, arch: str | None = None) -> str:
@@ -129,14 +131,14 @@ def base_tag(reference: str, arch: str | None = None) -> str:
     return arch_reference(reference, _architecture(arch))
 
 
-def check_architecture(engine: Engine, reference: str, arch: str, *, what: str = "image") -> None:
+def check_architecture(engine: Engine, reference: str, arch: str, *, declared: str, what: str = "image") -> None:
     """``reference`` must be recorded as ``arch``: the classic builder and `docker run` take the architecture an
     image records, whatever was asked for."""
     found = engine.image_architecture(reference)
     if found != arch:
         raise EngineError(f"{what} {reference} is {found or 'missing'}, not {arch}",
                           hint=f"make a {arch} one under its own tag: reprokit images bootstrap "
-                               f"{declared_image(reference)} --arch {arch} --force")
+                               f"{declared} --arch {arch} --force")
 
 
 def _architecture(arch: str | None) -> str:

@@ -5,9 +5,11 @@ The text is every registered aspect's fragment, in layer order (what changes lea
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 
 from reprokit.aspects.base import BuildOptions
+from reprokit.aspects.python_packages import find_ca_bundle
 from reprokit.aspects.registry import ASPECTS
 from reprokit.contract.models import EnvironmentSpec
 
@@ -28,6 +30,10 @@ class Rendering:
             digest.update(b"\0" + name.encode() + b"\0" + hashlib.sha256(self.context[name]).digest())
         return digest.hexdigest()
 
+    def tag(self) -> str:
+        """The image's tag: content-addressed, so an unchanged rendering makes no build call at all."""
+        return f"reprokit/env:{self.content_hash()[:20]}"
+
 
 def render(spec: EnvironmentSpec, *, ca_bundle: bytes | None = None, installer: str = "pip") -> Rendering:
     """The Dockerfile of ``spec``: each aspect's fragment at its layer; the platform layer installs every
@@ -38,3 +44,11 @@ def render(spec: EnvironmentSpec, *, ca_bundle: bytes | None = None, installer: 
     fragments = [aspect.render(spec, options) for aspect in layered]
     context = {name: data for aspect in layered for name, data in aspect.context(spec, options).items()}
     return Rendering("\n".join(f for f in fragments if f) + "\n", context)
+
+
+def render_for_build(spec: EnvironmentSpec, *, installer: str | None = None) -> Rendering:
+    """``render`` as a build needs it: trusting the host's CA bundle (for the build only: aspects/python_packages.py),
+    with the installer $REPROKIT_INSTALLER names (pip by default)."""
+    bundle = find_ca_bundle()
+    return render(spec, ca_bundle=bundle.read_bytes() if bundle else None,
+                  installer=installer or os.environ.get("REPROKIT_INSTALLER", "pip"))

@@ -148,13 +148,13 @@ def needed_images(project: Project) -> dict[str, list[str]]:
     case in cases/, as a run now would tag them. Nothing is built. A file that does not load is an error:
     without it, what the project needs is unknown."""
     from reprokit.aspects.arch import base_reference
-    from reprokit.image.build import image_tag, render_for_build
+    from reprokit.image.render import render_for_build
     from reprokit.contract.load import load_case, load_environment
 
     needed: dict[str, list[str]] = {}
 
     def need(spec, who: str) -> None:
-        needed.setdefault(image_tag(render_for_build(spec)), []).append(who)
+        needed.setdefault(render_for_build(spec).tag(), []).append(who)
         needed.setdefault(base_reference(spec), []).append(f"base of {who}")  # arm64v8/debian:... for arm64
 
     try:

@@ -1,7 +1,7 @@
 """When each image was last used, and as what: one small JSON file per image tag, written by build().
 
-An image's labels are fixed when it is built, so last use is kept beside the engine instead: build() calls
-``record_use`` every time it returns an image, built or reused (one small atomic write), and
+An image's labels are fixed when it is built, so last use is kept beside the engine instead: build() records
+every time it returns an image, built or reused (one small atomic write each for it and, when built, its base), and
 `reprokit images list|prune` read the records back. Images belong to the engine, not to a project: every
 project (and every checkout of one) on the engine reuses them, so the records are kept per user, in
 ``$REPROKIT_IMAGE_USE`` or the user's cache folder, where every project's builds land in the same place.
@@ -32,15 +32,21 @@ def _file(folder: Path, tag: str) -> Path:
 def record_use(tag: str, image_id: str, *, kind: str, folder: Path | None = None, now: float | None = None) -> None:
     """Note that ``tag`` (image ``image_id``) was used just now as a ``kind`` image (environment, case, hybrid,
     base). Never fails a build: a folder that cannot be written only loses the record."""
+    record_uses({tag: (image_id, kind)}, folder=folder, now=now)
+
+
+def record_uses(uses: dict[str, tuple[str, str]], *, folder: Path | None = None, now: float | None = None) -> None:
+    """``record_use`` of each ``tag: (image id, kind)``: an image and the base it was built on, say."""
     from reprokit.contract.load import write_json_atomically
 
-    path = _file(folder or usage_folder(), tag)
-    record = _read(path) or {}
-    used = record.get("used") if record.get("id") == image_id and isinstance(record.get("used"), dict) else {}
-    try:
-        write_json_atomically(path, {"tag": tag, "id": image_id, "used": {**used, kind: now or time.time()}})
-    except OSError:
-        pass
+    for tag, (image_id, kind) in uses.items():
+        path = _file(folder or usage_folder(), tag)
+        record = _read(path) or {}
+        used = record.get("used") if record.get("id") == image_id and isinstance(record.get("used"), dict) else {}
+        try:
+            write_json_atomically(path, {"tag": tag, "id": image_id, "used": {**used, kind: now or time.time()}})
+        except OSError:
+            pass
 
 
 def last_uses(folder: Path | None = None) -> dict[str, dict]:

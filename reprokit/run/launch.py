@@ -10,18 +10,21 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from reprokit.aspects.registry import ASPECTS
 from reprokit.contract.models import EnvironmentSpec
 from reprokit.engine import ContainerConfig, FileEntry
+from reprokit.image.render import Rendering, render_for_build
 from reprokit.image.retention import ImageKind
 from reprokit.run.facts import step_prelude
 
 
 @dataclass(frozen=True)
 class Launch:
-    """One environment, ready to run: the spec as declared, the spec its image is built from, how each container
-    is created (`config`, env vars applied at start included) and the files copied in before it starts."""
+    """One environment, ready to run: the spec as declared, the spec its image is built from (and its
+    `rendering`), how each container is created (`config`, env vars applied at start included) and the files
+    copied in before it starts."""
 
     spec: EnvironmentSpec
     image_spec: EnvironmentSpec
@@ -29,6 +32,11 @@ class Launch:
     files: dict[str, FileEntry] = field(default_factory=dict)  # absolute path -> entry
     kind: ImageKind | None = None  # None: build's default (environment, or case for an inline one)
     prelude: str = ""  # shell lines every step (and the facts script) runs first: umask, a faked clock
+
+    @cached_property
+    def rendering(self) -> Rendering:
+        """What the image holds: the Dockerfile and build context of ``image_spec``."""
+        return render_for_build(self.image_spec)
 
     def key(self, image_id: str, *more: str) -> str:
         """Everything that decides what a container of this launch is, besides its labels (and ``more``: the

@@ -10,7 +10,6 @@ from typing import Callable
 from reprokit import __version__
 from reprokit.engine import BuildFailure, Engine
 from reprokit.errors import BuildError
-from reprokit.image import registry
 from reprokit.services.recipes import recipe_for
 from reprokit.contract.reference import parse_reference
 from reprokit.services.registry import kind_for
@@ -57,7 +56,7 @@ def service_image(reference: str, *, engine: Engine, on_line: Callable[[str], No
     for name in sorted(recipe.context):
         digest.update(name.encode() + b"\0" + recipe.context[name])
     tag = f"reprokit/service:{recipe.kind.value}-{recipe.series}-{digest.hexdigest()[:12]}"
-    if not registry.obtain(engine, tag):
+    if not engine.obtain(tag):
         from reprokit.image.base import ensure_base
         from reprokit.image.caches import build_through_cache
 
@@ -70,6 +69,6 @@ def service_image(reference: str, *, engine: Engine, on_line: Callable[[str], No
             tail = [line for line in failure.log if line.strip()][-15:] + [failure.error]
             raise BuildError(f"service {reference}", failure.step, tail,
                              hint="the Debian mirror must serve the suite's packages; see the log above") from None
-        registry.push(engine, tag)
+        engine.share(tag)
     kind = kind_for(f"{recipe.kind.value}:{recipe.series}")[0]
     return ServiceImage(reference, tag, recipe.provenance(), kind.port, kind)

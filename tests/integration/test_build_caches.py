@@ -17,7 +17,8 @@ from machines import AptCacher
 from reprokit.contract.models import EnvironmentSpec
 from reprokit.errors import ReprokitWarning
 from reprokit.image import caches
-from reprokit.image.build import build, render_for_build
+from reprokit.image.build import build
+from reprokit.image.render import render_for_build
 
 
 @pytest.fixture(scope="module")

@@ -133,9 +133,9 @@ def test_changing_one_python_package_reuses_the_earlier_layers(probe_root, count
 
 
 def _remove_own_image(api, spec) -> None:
-    from reprokit.image.build import image_tag, render_for_build
+    from reprokit.image.render import render_for_build
 
-    tag = image_tag(render_for_build(spec))
+    tag = render_for_build(spec).tag()
     try:
         labels = api.inspect_image(tag)["Config"]["Labels"] or {}
     except Exception:

@@ -153,7 +153,7 @@ def test_a_registry_that_disappears_before_a_push_leaves_the_local_build_standin
                                                                                    monkeypatch):
     from machines import LocalRegistry, free_port
     from reprokit.errors import ReprokitWarning
-    from reprokit.image import registry as registry_module
+    from reprokit.engine import registry as registry_module
     from reprokit.image.build import build
     from reprokit.contract.models import EnvironmentSpec
 

@@ -15,7 +15,7 @@ def image_use_records(tmp_path_factory, monkeypatch):
 @pytest.fixture(autouse=True)
 def no_registry(monkeypatch):
     """No test shares images through a registry unless it sets one: REPROKIT_REGISTRY of the shell is ignored."""
-    from reprokit.image import registry
+    from reprokit.engine import registry
 
     monkeypatch.delenv("REPROKIT_REGISTRY", raising=False)
     monkeypatch.setattr(registry, "_current", None)

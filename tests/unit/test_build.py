@@ -8,7 +8,8 @@ import pytest
 
 from fakes import FakeEngine
 from reprokit.aspects.python_packages import find_ca_bundle
-from reprokit.image.build import build, image_tag, render_for_build
+from reprokit.image.build import build
+from reprokit.image.render import render_for_build
 from reprokit.image.build_errors import LOG_TAIL
 from reprokit.engine import BuildFailure
 from reprokit.errors import BuildError, EngineError
@@ -25,7 +26,7 @@ def test_first_build_calls_the_engine_with_labels_and_the_content_tag():
     image = build(env(), engine=engine)
     assert image.built and len(engine.builds) == 1
     call = engine.builds[0]
-    assert call["tag"] == image.tag == image_tag(render_for_build(env()))
+    assert call["tag"] == image.tag == render_for_build(env()).tag()
     assert call["labels"]["reprokit.environment"] == "acme"
     assert call["labels"]["reprokit.spec-hash"] == image.image_hash
 

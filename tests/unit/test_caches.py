@@ -11,7 +11,8 @@ from reprokit import doctor
 from reprokit.engine import BuildFailure, BuildProxy
 from reprokit.errors import InvalidValue, ReprokitWarning
 from reprokit.image import caches
-from reprokit.image.build import build, render_for_build
+from reprokit.image.build import build
+from reprokit.image.render import render_for_build
 from reprokit.image.caches import AptCache, CacheState, apt_cache, build_through_cache, leaves_no_trace
 from reprokit.contract.models import EnvironmentSpec
 from reprokit.services.recipes import recipe_for

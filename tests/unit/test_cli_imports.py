@@ -41,7 +41,7 @@ CASE_RUN = CLI | {
     "reprokit.contract", "reprokit.contract.load", "reprokit.contract.models", "reprokit.contract.values",
     "reprokit.engine", "reprokit.engine.fake", "reprokit.engine.podman", "reprokit.engine.protocol",
     "reprokit.image", "reprokit.image.base", "reprokit.image.build", "reprokit.image.caches",
-    "reprokit.image.registry",
+    "reprokit.engine.registry",
     "reprokit.image.emulation", "reprokit.image.render", "reprokit.image.retention", "reprokit.image.usage",
     "reprokit.aspects.atoms", "reprokit.redact", "reprokit.run", "reprokit.run.launch",
     "reprokit.run.steps", "reprokit.run.facts", "reprokit.services", "reprokit.services.lifecycle"}
@@ -87,7 +87,7 @@ def test_the_docker_backend_imports_the_docker_sdk_and_nothing_heavier(tmp_path)
     modules = set(json.loads(done.stdout))
     ours = {m for m in modules if m.split(".")[0] == "reprokit"}
     engine = {"reprokit", "reprokit.errors", *(f"reprokit.engine{name}" for name in (
-        "", ".archive", ".batch_io", ".docker", ".endpoints", ".podman", ".protocol"))}
+        "", ".archive", ".batch_io", ".docker", ".endpoints", ".podman", ".protocol", ".registry"))}
     assert ours == engine, f"new: {sorted(ours - engine)}; gone: {sorted(engine - ours)}"
     assert "docker" in modules
     assert not [m for m in modules if m.startswith(("testcontainers", "pydantic", "ruamel", "rich", "typer"))]

@@ -1,4 +1,4 @@
-"""Images through a registry (reprokit/image/registry.py), with fake engines sharing a fake registry: no Docker."""
+"""Images through a registry (reprokit/engine/registry.py), with fake engines sharing a fake registry: no Docker."""
 from __future__ import annotations
 
 import warnings
@@ -8,11 +8,11 @@ import pytest
 from fakes import FakeEngine, FakeRegistry
 from reprokit.engine import Moved, Transfer
 from reprokit.errors import InvalidValue, ReprokitWarning, SpecError
-from reprokit.image import registry as registry_module
+from reprokit.engine import registry as registry_module
 from reprokit.image.base import Provision, bootstrap
 from reprokit.image.base import ensure_base
 from reprokit.image.build import build
-from reprokit.image.registry import Registry, configured, parse_address, use_registry
+from reprokit.engine.registry import Registry, configured, parse_address, use_registry
 from reprokit.contract.models import EnvironmentSpec
 
 ADDRESS = "127.0.0.1:5000/reprokit"

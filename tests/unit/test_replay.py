@@ -115,16 +115,16 @@ def test_cases_group_by_the_images_their_two_environments_need(project):
 
 
 def test_a_case_whose_environment_cannot_render_still_gets_a_shard_of_its_own(project, monkeypatch):
-    from reprokit.image import build
+    from reprokit.image import render as module
 
-    real = build.render_for_build
+    real = module.render_for_build
 
     def render(spec, **options):
         if spec.timezone == "Asia/Kolkata":
             raise BuildError(spec.name, "render", ["cannot render"])
         return real(spec, **options)
 
-    monkeypatch.setattr(build, "render_for_build", render)
+    monkeypatch.setattr(module, "render_for_build", render)
     plans = [shard_plan(found(project), 3) for _ in range(2)]
     assert plans[0] == plans[1]
     listed = [case for i in (1, 2, 3) for case in plans[0].cases(i)]

@@ -6,7 +6,8 @@ import pytest
 from fakes import FakeEngine, write_project
 from reprokit.engine import EngineImage
 from reprokit.errors import InvalidValue, ReprokitError
-from reprokit.image.build import build, image_tag, render_for_build
+from reprokit.image.build import build
+from reprokit.image.render import render_for_build
 from reprokit.image.retention import (ImageKind, StoredImage, footprint, identify, needed_images, parse_age,
                                       parse_size, plan, prune, stored_images)
 from reprokit.image.usage import last_uses, record_use
@@ -127,7 +128,7 @@ PROJECT = {
 def test_the_project_needs_every_environment_and_both_sides_of_every_case(tmp_path):
     root = write_project(tmp_path, PROJECT)
     needed = needed_images(Project(root))
-    tag = lambda spec: image_tag(render_for_build(spec))  # noqa: E731
+    tag = lambda spec: render_for_build(spec).tag()  # noqa: E731
     case = load_case("SUP-1", root=root)
     assert needed[tag(load_environment("acme", root=root))] == ["environment acme"]
     assert needed[tag(load_environment("baseline", root=root))] == ["environment baseline", "case SUP-1 (baseline)"]

@@ -82,10 +82,22 @@ def test_a_case_whose_engine_went_away_is_retried_once_after_it_answers_again(pr
     assert lost and "fake://a" in lost[0]["evidence"]["error"]
 
 
+def one_case_at_a_time(project: Path, ids: list[str], engines: list[Engine]) -> list:
+    """`spread` as a replay calls it, with one case at a time on each engine: a replay's --jobs 1 keeps two cases'
+    runs going per engine, so which case an engine takes beside the one it is lost on would be a race here."""
+    from reprokit.case.replay import find_cases
+    from reprokit.case.reproduce import run_case
+    from reprokit.case.spread import spread
+    from reprokit.contract.load import Project
+
+    cases = find_cases(ids, Project.at(project), project / "scratch")
+    return spread(cases, engines, lambda item, engine, lost: run_case(
+        item[0], project=item[1], reproduce=item[2], engine=engine, retried_after=lost), jobs=1, wait_s=0)
+
+
 def test_a_case_whose_engine_does_not_come_back_is_retried_on_another_and_that_engine_takes_no_more(project):
     a, b = Engine("fake://a", lose=("C-1",), comes_back=False), Engine("fake://b")
-    results = {r.case.id: r for r in replay_cases(["C-1", *[c for c in CASES if c != "C-1"]], project=project,
-                                                  engines=[a, b], jobs=1, engine_wait=0)}
+    results = {r.case.id: r for r in one_case_at_a_time(project, ["C-1", *[c for c in CASES if c != "C-1"]], [a, b])}
     assert all(r.verdict.value == "EVERYWHERE" for r in results.values())
     assert results["C-1"].engine == "fake://b" and "fake://a" in results["C-1"].retried_after
     assert {case for case, _ in a.ran} <= {"C-1"} and a.reconnects == [0]
@@ -93,7 +105,7 @@ def test_a_case_whose_engine_does_not_come_back_is_retried_on_another_and_that_e
 
 def test_with_every_engine_gone_each_remaining_case_is_an_error_naming_the_engine(project):
     engine = Engine("fake://a", lose=("C-1",), comes_back=False)
-    results = replay_cases(["C-1", "C-2", "C-3"], project=project, engines=[engine], jobs=1, engine_wait=0)
+    results = one_case_at_a_time(project, ["C-1", "C-2", "C-3"], [engine])
     assert [r.verdict.value for r in results] == ["ERROR"] * 3
     assert all("the engine at fake://a stopped answering" in r.explain() for r in results)
     assert engine.reconnects == [0]  # waited once; the next cases failed at once

@@ -22,7 +22,7 @@ import warnings
 from pathlib import Path
 from typing import Mapping
 
-from reprokit.engine import Engine, Moved
+from reprokit.engine.protocol import Engine, Moved
 from reprokit.errors import EngineError, InvalidValue, ReprokitWarning, SpecError
 
 VARIABLE = "REPROKIT_REGISTRY"
