@@ -68,12 +68,13 @@ def main() -> int:
 
 
 def measure(runs: int) -> dict[str, tuple[float, float]]:
-    from reprokit.case.reproduce import RUN_DIR, run_case
+    from reprokit.case.reproduce import run_case
     from reprokit.contract.load import Project, load_case, load_environment
     from reprokit.engine.docker import DockerEngine
     from reprokit.engine.swarm import SwarmEngine
     from reprokit.image.build import build
     from reprokit.run.box import container_config
+    from reprokit.run.steps import RUN_DIR
 
     engines = {"local": DockerEngine(), "swarm": SwarmEngine()}
     spec = load_environment("baseline", root=ROOT)
