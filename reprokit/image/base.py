@@ -96,10 +96,10 @@ def bootstrap(reference: str, *, arch: str | None = None, engine: Engine | None 
 
 
 def ensure_base(engine: Engine, reference: str, *, declared: str | None = None, arch: str | None = None) -> str:
-    """The id of the base image ``reference`` (the ``declared`` one made for ``arch``; default: itself), which must
-    be present, or come from the shared registry or its own (Debian suites can be made with debootstrap), and, when
-    an architecture is declared, be of that architecture: dockerd's classic builder neither checks nor applies a platform, the
-    image it builds simply takes the base's. The caller records its use (image/usage.py)."""
+    """The id of the base image ``reference`` (the ``declared`` one made for ``arch``; default: itself), which
+    must be present, or come from the shared registry or its own (Debian suites can be made with debootstrap),
+    and, when an architecture is declared, be of that architecture: dockerd's classic builder neither checks nor
+    applies a platform, the image it builds simply takes the base's. The caller records its use (image/usage.py)."""
     declared = declared or reference
     found = _obtain(engine, reference, arch, declared=declared)
     if found:

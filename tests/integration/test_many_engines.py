@@ -135,15 +135,15 @@ def test_a_registry_that_does_not_answer_costs_one_warning_and_every_image_is_bu
 
 
 class StopsRegistryBeforePushing:
-    """Engine A, with the registry stopped just before the first push reaches the engine."""
+    """Engine A, with the registry stopped just before it shares its first image."""
 
     def __init__(self, engine, registry):
         self.inner, self.registry, self.pushes = engine, registry, []
 
-    def push(self, reference):
+    def share(self, reference):
         self.registry.stop(keep_data=True)
         self.pushes.append(reference)
-        return self.inner.push(reference)
+        return self.inner.share(reference)
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
