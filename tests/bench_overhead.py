@@ -348,7 +348,7 @@ def timed_build(spec, *, installer: str, created: list[str]) -> dict:
     marks: list[tuple[float, str]] = []
     on_line = lambda line: marks.append((time.perf_counter(), line)) if line.startswith("Step ") else None  # noqa
     started = time.perf_counter()
-    image = build(spec, installer=installer, on_line=on_line)
+    image = build(spec, render_for_build(spec, installer=installer), on_line=on_line)
     ended = time.perf_counter()
     created.append(image.tag)
     assert image.built, f"{image.tag} was expected to be built, not reused"
