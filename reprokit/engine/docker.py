@@ -21,7 +21,8 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from requests.exceptions import RequestException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from reprokit.engine import batch_io, podman, registry
+from reprokit.engine import inline_io, podman, registry
+from reprokit.engine.inline_io import Collected
 from reprokit.engine.archive import write_image_archive
 from reprokit.engine.endpoints import Endpoint, resolve
 from reprokit.engine.protocol import (KILL_GRACE_S, LABELS, SESSION, BatchOutcome, BuildFailure, BuildOutcome,
@@ -81,7 +82,7 @@ class DockerEngine:
         self._endpoint = endpoint or resolve()
         self.endpoint = self._endpoint.url
         self._stranded: set[tuple[str, str]] = set()  # (kind, id) this process could not remove: the engine was away
-        self._not_unpacking: set[str] = set()  # images whose containers cannot unpack batch_io's files
+        self._not_unpacking: set[str] = set()  # images whose containers cannot unpack inline_io's files
         try:
             # No read timeout: builds and steps may be silent for long; steps are bounded in the container.
             self.client = _client(self._endpoint, timeout=None)
@@ -406,7 +407,7 @@ class DockerEngine:
                   collect: str, timeout: float, owner: str | None = None) -> BatchOutcome:
         """Run ``command`` as the container's own process (files copied in before it starts), wait for it,
         and return the files it left under ``collect``: a case's steps without an exec per step. The files go
-        in with the command and come back in the log where they can (engine/batch_io.py), else through the
+        in with the command and come back in the log where they can (engine/inline_io.py), else through the
         archive API."""
         inline = _inline(config, files, owner=owner, command=command, collect=collect)
         if inline is not None and image not in self._not_unpacking:
@@ -419,7 +420,7 @@ class DockerEngine:
 
     def _batch(self, image: str, config: ContainerConfig, *, command: list[str], archive: tuple | None,
                collect: str, timeout: float, marker: str | None = None) -> BatchOutcome | None:
-        """One container of `run_batch`; with ``marker``, its command is batch_io's wrapper (None: it could
+        """One container of `run_batch`; with ``marker``, its command is inline_io's wrapper (None: it could
         not unpack the files and ran nothing)."""
         since = time.time()
         with self._container(image, config, command=command, archive=archive) as container:
@@ -435,16 +436,16 @@ class DockerEngine:
                 with self._answering(f"waiting for container {container[:12]} of {image}"):
                     code, killed = self.api.wait(container, timeout=60)["StatusCode"], True
             with self._answering(f"collecting the outputs of container {container[:12]} of {image}"):
-                state, data = batch_io.Collected.ARCHIVE, b""
+                results = inline_io.Results(Collected.UNREAD)
                 if marker:
                     try:
-                        state, data = batch_io.read_log(self.api.logs(container, stdout=True, stderr=False), marker)
+                        results = inline_io.read_log(self.api.logs(container, stdout=True, stderr=False), marker)
                     except APIError:
                         pass  # a log driver that keeps nothing to read: the archive API below
-                    if state is batch_io.Collected.NOT_UNPACKED:
+                    if results.collected is Collected.NOT_UNPACKED:
                         return None
-                collected = _untar_ends([data]) if state is batch_io.Collected.TAR else \
-                    {} if state is batch_io.Collected.NONE else self._archived(container, collect)
+                collected = _untar_ends([results.tar]) if results.collected is Collected.TAR else \
+                    {} if results.collected is Collected.NONE else self._archived(container, collect)
                 # The OOM killer's SIGKILL shows as 137: only then is the event log worth asking (engine/podman.py).
                 oom = code == 137 and (bool(self.api.inspect_container(container)["State"].get("OOMKilled"))
                                        if self.podman else _oom_since(self.client, container, since))
@@ -573,7 +574,8 @@ def _inline(config: ContainerConfig, files: dict, *, owner: str | None, command:
     (the image's USER: it could not give the files their owners)."""
     if config.read_only or config.writable or config.tmpfs or (owner or "0").partition(":")[0] not in ("0", "root"):
         return None
-    return batch_io.wrap(_tar(files, owner=owner).getvalue(), command, collect)
+    return inline_io.wrap(command, files=_tar(files, owner=owner).getvalue(), collect=collect, as_root=True,
+                          limit_kib=inline_io.LOG_LIMIT_KIB)
 
 
 def _host_settings(config: ContainerConfig, *, engine_limits: dict[str, int] | None = None) -> dict:

@@ -2,7 +2,7 @@
 the swarm picks; images, builds and service containers stay with the engine this process talks to (a manager).
 
 A run is a Swarm service in `replicated-job` mode with restart condition none: one task, run once. The case's
-files reach it as a Swarm config (a tar the job unpacks), its results come back in its log (see `job.py`), its
+files reach it as a Swarm config (a tar the job unpacks), its results come back in its log (see `inline_io.py`), its
 exit code from the task's status. Services (databases, caches) run as containers on the manager, attached to
 an attachable overlay network of the run's own that the job joins too: their readiness and version are
 checked by exec, as locally, while the job may run on any node and reach them by name. Everything it creates
@@ -27,9 +27,9 @@ from docker.types import (ConfigReference, ContainerSpec, EndpointSpec, Mount, N
 
 from reprokit.contract.values import size_bytes
 from reprokit.engine import docker as local
-from reprokit.engine.docker import DockerEngine, _tar
+from reprokit.engine.docker import DockerEngine, _tar, _untar_ends
 from reprokit.engine.endpoints import Endpoint
-from reprokit.engine.job import INPUT, UNPACK_FAILED, parse_results, wrap
+from reprokit.engine.inline_io import UNPACK_FAILED, Collected, read_log, wrap
 from reprokit.engine.protocol import (KILL_GRACE_S, LABELS, SESSION, BatchOutcome, ContainerConfig, RunResult,
                                       owner_alive, timed_out)
 from reprokit.errors import EngineError, RunError
@@ -39,6 +39,7 @@ FINAL = {"complete", "failed", "shutdown", "rejected", "orphaned", "remove"}
 CONFIG_LIMIT = 500 * 1024  # Swarm refuses configs larger than this
 NETWORK_RELEASE_S = 15.0  # a network stays "in use" briefly after the last task on it ended
 TASK_SETTLE_S = 10.0  # how long a removed job's task may take to reach a final state
+INPUT = "/run/reprokit-input.tar"  # where a job's config (the case's files as a tar) is mounted
 
 # (kind, id) of the services, configs and networks not removed yet -> the thread whose run created them
 _created: dict[tuple[str, str], threading.Thread] = {}
@@ -117,7 +118,8 @@ class SwarmEngine(DockerEngine):
                                 "without --backend swarm")
         name = f"reprokit-{SESSION}-{uuid.uuid4().hex[:8]}"
         labels = {**LABELS, **config.labels}
-        argv = wrap(command, has_input=archive is not None, collect=collect) if archive or collect else command
+        argv, marker = wrap(command, files=INPUT if archive is not None else None, collect=collect) \
+            if archive is not None or collect else (command, "")
         with ExitStack() as stack:
             reference = stack.enter_context(self._config(name, archive, labels)) if archive is not None else None
             networks = stack.enter_context(self._job_networks(config, labels))
@@ -125,14 +127,15 @@ class SwarmEngine(DockerEngine):
                                      user=user, workdir=workdir, env=env)
             service = stack.enter_context(self._service(name, template, labels))
             task, killed = self._wait(service, image, timeout)
-            stdout, stderr = self._logs(service, wanted=collect is not None and not killed)
+            stdout, stderr = self._logs(service, marker=marker if collect and not killed else "")
         status = task.get("Status") or {}
         code = 137 if killed else (status.get("ContainerStatus") or {}).get("ExitCode")
-        results = parse_results(stdout) if collect else None
+        results = read_log(stdout.encode(), marker) if collect else None
         if code is None:
-            code = results.exit_code if results else -1
-        return Finished(code, stdout, stderr, results.files if results else {}, results.oom_kills if results else 0,
-                        killed)
+            code = results.exit_code if results and results.exit_code is not None else -1
+        return Finished(code, stdout, stderr,
+                        _untar_ends([results.tar]) if results and results.collected is Collected.TAR else {},
+                        results.oom_kills if results else 0, killed)
 
     def _wait(self, service: str, image: str, timeout: float) -> tuple[dict, bool]:
         """The job's task once it has ended, and whether it had to be killed (it outlived ``timeout``)."""
@@ -162,16 +165,17 @@ class SwarmEngine(DockerEngine):
                 return task, True  # leaving the block removes the service, which kills the task
             time.sleep(POLL_S)
 
-    def _logs(self, service: str, *, wanted: bool) -> tuple[str, str]:
+    def _logs(self, service: str, *, marker: str) -> tuple[str, str]:
         """The job's stdout and stderr. A log is complete once the task has ended, but the manager may hand it
-        over a moment later, so a missing results frame is asked for again briefly."""
+        over a moment later, so a missing results frame (after ``marker``, when one is wanted) is asked for again
+        briefly."""
         for attempt in range(10):
             try:
                 stdout = _text(self.api.service_logs(service, stdout=True, stderr=False))
                 stderr = _text(self.api.service_logs(service, stdout=False, stderr=True))
             except (APIError, DockerException):
                 return "", ""
-            if not wanted or parse_results(stdout) is not None:
+            if not marker or read_log(stdout.encode(), marker).collected is not Collected.UNREAD:
                 break
             time.sleep(0.2)
         return stdout, stderr

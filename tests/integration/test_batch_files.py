@@ -1,4 +1,4 @@
-"""A batch container's files go in with its command and its outputs come back in its log (engine/batch_io.py), or
+"""A batch container's files go in with its command and its outputs come back in its log (engine/inline_io.py), or
 through the archive API where that cannot work: either way the same files, owners, modes and outputs."""
 from __future__ import annotations
 

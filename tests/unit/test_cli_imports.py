@@ -87,7 +87,7 @@ def test_the_docker_backend_imports_the_docker_sdk_and_nothing_heavier(tmp_path)
     modules = set(json.loads(done.stdout))
     ours = {m for m in modules if m.split(".")[0] == "reprokit"}
     engine = {"reprokit", "reprokit.errors", *(f"reprokit.engine{name}" for name in (
-        "", ".archive", ".batch_io", ".docker", ".endpoints", ".podman", ".protocol", ".registry"))}
+        "", ".archive", ".docker", ".endpoints", ".inline_io", ".podman", ".protocol", ".registry"))}
     assert ours == engine, f"new: {sorted(ours - engine)}; gone: {sorted(engine - ours)}"
     assert "docker" in modules
     assert not [m for m in modules if m.startswith(("testcontainers", "pydantic", "ruamel", "rich", "typer"))]
