@@ -45,12 +45,6 @@ def arch_reference(image: str, arch: str | None) -> str:
     return f"{NAMESPACES[arch]}/{name}"
 
 
-def declared_image(reference: str) -> str:
-    """The inverse of `arch_reference`: `arm64v8/debian:bookworm` -> `debian:bookworm`, as `os` names it."""
-    first, _, rest = reference.partition("/")
-    return rest if rest and first in NAMESPACES.values() else reference
-
-
 def base_reference(spec) -> str:
     """The base image for the environment's architecture, which `reprokit images bootstrap <os> --arch <arch>`
     makes where no registry has it."""

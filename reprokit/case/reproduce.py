@@ -105,8 +105,10 @@ def observe(case: Case, plan: Launch, *, role: Role, repeat: int = 1,
                     run.services = services.evidence()
             if output.facts is not None:
                 facts = output.facts
-                if cache is not None:  # for the next run of this launch; two runs writing at once leave a file
-                    with suppress(OSError):  # that does not parse, which `_cached` takes as none: no lock needed
+                # For the next run of this launch. Two runs that write it at once write the facts of the same
+                # launch, and a file read half-written does not parse, which `_cached` takes as none: no lock.
+                if cache is not None:
+                    with suppress(OSError):
                         cache.parent.mkdir(parents=True, exist_ok=True)
                         cache.write_text(json.dumps(facts, sort_keys=True))
             run.attempts.append(Attempt(output.steps, signature_holds(case.expect, combined(output.steps))))

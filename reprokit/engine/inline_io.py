@@ -51,10 +51,11 @@ code=$?
 if [ -n "$name" ]; then
   ooms=$(cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null |
     awk '$1 == "oom_kill" {n += $2} END {print n + 0}')
+  ooms=${ooms:-0}  # no awk in the image
   if [ ! -d "$parent/$name" ]; then
     printf '\n%s none %s %s\n' "$marker" "$code" "$ooms"
-  elif [ -n "$limit" ] && [ "$(du -sk "$parent/$name" | cut -f1)" -gt "$limit" ]; then
-    printf '\n%s big %s %s\n' "$marker" "$code" "$ooms"
+  elif [ -n "$limit" ] && ! [ "$(du -sk "$parent/$name" 2>/dev/null | cut -f1)" -le "$limit" ] 2>/dev/null; then
+    printf '\n%s big %s %s\n' "$marker" "$code" "$ooms"  # over the limit, or no du to tell
   else
     printf '\n%s tar %s %s\n' "$marker" "$code" "$ooms"
     tar -c -f - -C "$parent" "$name" | base64
@@ -81,7 +82,7 @@ class Collected(Enum):
 
 @dataclass(frozen=True)
 class Results:
-    """What the wrapper printed when the command ended (``exit_code`` and ``oom_kills`` are None without a frame)."""
+    """What the wrapper printed when the command ended (``exit_code`` is None when the log holds no frame)."""
 
     collected: Collected
     tar: bytes = b""

@@ -55,11 +55,12 @@ def build(spec: EnvironmentSpec, rendering: Rendering | None = None, *, engine: 
     with _builds_lock:
         one_build = _builds.setdefault((engine.endpoint, tag), threading.Lock())
     with one_build:
-        found = engine.obtain(tag)
+        found = engine.obtain(tag)  # the engine's, or the registry's
+        uses = {}
         if found:
             image = Image(tag, found[0], content_hash, built=False, pulled=found[1])
-        else:
-            base_id = ensure_base(engine, base, declared=spec.os, arch=spec.arch)
+        else:  # built here, on its base
+            uses[base] = (ensure_base(engine, base, declared=spec.os, arch=spec.arch), "base")
             labels = {"reprokit.environment": spec.name, "reprokit.spec-hash": content_hash,
                       "reprokit.version": __version__, "reprokit.kind": kind}
             started = time.monotonic()
@@ -73,8 +74,8 @@ def build(spec: EnvironmentSpec, rendering: Rendering | None = None, *, engine: 
                 raise explain_failure(spec, failure, engine=engine, reproduce=source) from None
             image = Image(tag, outcome.image_id, content_hash, built=True, cached_steps=outcome.cached_steps,
                           total_steps=outcome.total_steps, duration_s=round(time.monotonic() - started, 2))
-        # dockerd's classic builder takes the base's architecture whatever was asked, and a pulled or present
-        # image may be stale: an environment that declares one gets an image of it, or an error.
+        # Of the declared architecture: dockerd's classic builder takes the base's whatever was asked, and a pulled
+        # or present image may be stale.
         architecture = engine.image_architecture(tag) if spec.arch is not None else None
         if architecture != spec.arch:
             made_now = image.built or image.pulled
@@ -85,7 +86,7 @@ def build(spec: EnvironmentSpec, rendering: Rendering | None = None, *, engine: 
                                    f"'{{{{.Architecture}}}}'); " + ("rebuild once it is" if made_now else
                                                                     f"remove the stale image: docker image rm {tag}"))
         if image.built:
-            engine.share(tag)
-    record_uses({tag: (image.id, kind), **({base: (base_id, "base")} if image.built else {})})
+            engine.share(tag)  # the other machines sharing the registry need not build it
+    record_uses({tag: (image.id, kind), **uses})
     return image
 

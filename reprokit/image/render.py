@@ -1,7 +1,8 @@
-"""Turn an environment spec into Dockerfile text and build-context files: pure, no Docker.
+"""Turn an environment spec into Dockerfile text and build-context files, with no Docker.
 
 The text is every registered aspect's fragment, in layer order (what changes least first); see each aspect's
-`render` docstring for when its layer runs and what it costs the cache."""
+`render` docstring for when its layer runs and what it costs the cache. `render` is pure; `render_for_build`
+adds what a build takes from the host (its CA bundle, $REPROKIT_INSTALLER)."""
 from __future__ import annotations
 
 import hashlib

@@ -58,7 +58,7 @@ def start(spec: EnvironmentSpec, *, engine: Engine | None = None, on_line: Calla
 
     engine = engine or get_engine()
     plan = launch(spec, labels={"reprokit.environment": spec.name[:200], **(labels or {})})
-    image = image or build(plan.image_spec, engine=engine, on_line=on_line)
+    image = image or build(plan.image_spec, plan.rendering, engine=engine, on_line=on_line)
     config = dataclasses.replace(plan.config, env={**plan.config.env, **(env or {})})
     with start_services(spec, engine=engine, labels=config.labels, on_line=on_line) as running:
         if running:

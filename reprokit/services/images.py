@@ -59,8 +59,10 @@ def service_image(reference: str, *, engine: Engine, on_line: Callable[[str], No
     if not engine.obtain(tag):
         from reprokit.image.base import ensure_base
         from reprokit.image.caches import build_through_cache
+        from reprokit.image.usage import record_use
 
-        ensure_base(engine, f"debian:{recipe.suite}")
+        base = f"debian:{recipe.suite}"
+        record_use(base, ensure_base(engine, base), kind="base")  # `images prune` keeps a base in use
         labels = {"reprokit.kind": "service", "reprokit.service-image": reference, "reprokit.version": __version__}
         try:
             build_through_cache(engine, recipe.dockerfile, dict(recipe.context), tag=tag, labels=labels,

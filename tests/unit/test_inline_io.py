@@ -118,3 +118,19 @@ def test_files_whose_owners_need_root_are_not_unpacked_by_another_user(as_root):
     as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
     done = subprocess.run([*as_nobody, *command], capture_output=True, timeout=30)
     assert read_log(done.stdout, marker).collected is (Collected.NOT_UNPACKED if as_root else Collected.NONE)
+
+
+@TOOLS
+@pytest.mark.parametrize(("missing", "collected"), [("awk", Collected.TAR), ("du", Collected.UNREAD)])
+def test_an_image_without_awk_or_du_still_gives_a_whole_frame(tmp_path, missing, collected):
+    """No awk: no OOM count, 0 is printed. No du: the size cannot be told, the folder is left to the archive API."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for tool in {"sh", "id", "tar", "base64", "cat", "awk", "du", "cut", "mkdir"} - {missing}:
+        (tools / tool).symlink_to(shutil.which(tool))
+    command, marker = wrap(["sh", "-c", f"mkdir -p {tmp_path}/out; echo 3 > {tmp_path}/out/x; exit 5"],
+                           files=None, collect=f"{tmp_path}/out", limit_kib=100)
+    done = subprocess.run(command, capture_output=True, timeout=30,
+                          env={"PATH": str(tools)})
+    results = read_log(done.stdout, marker)
+    assert (results.collected, results.exit_code, results.oom_kills) == (collected, 5, 0)

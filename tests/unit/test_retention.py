@@ -108,6 +108,23 @@ def test_build_records_each_use_and_labels_the_kind(image_use_records):
     assert engine.builds[-1]["labels"]["reprokit.kind"] == "hybrid"
 
 
+def test_a_build_records_the_use_of_its_base_and_a_reused_image_does_not(image_use_records):
+    engine = FakeEngine()
+    build(EnvironmentSpec(name="acme", os="debian:bullseye"), engine=engine)
+    assert set(last_uses()["debian:bullseye"]["used"]) == {"base"}
+    (image_use_records / "debian%3Abullseye.json").unlink()
+    build(EnvironmentSpec(name="acme", os="debian:bullseye"), engine=engine)  # present: its base is not touched
+    assert "debian:bullseye" not in last_uses()
+
+
+def test_a_service_image_built_from_a_debian_recipe_records_the_use_of_its_base(image_use_records):
+    from reprokit.services.images import service_image
+    from reprokit.services.recipes import recipe_for
+
+    service_image("postgres:15", engine=FakeEngine())
+    assert set(last_uses()[f"debian:{recipe_for('postgres:15').suite}"]["used"]) == {"base"}
+
+
 def test_an_unwritable_record_folder_never_fails_a_build(tmp_path, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
