@@ -440,7 +440,8 @@ def replay_jobs(project: Project, runs: int) -> list[Figure]:
                f"seconds of a replay {cpu_s[1]:.1f} / {cpu_s[2]:.1f}, of which reprokit's own process "
                f"{ours[1]:.1f} / {ours[2]:.1f}, the engine and the containers the rest")
     floor = cpu_s[1] / os.cpu_count() / median(one_s)  # --jobs 1's CPU work spread over every core at once
-    why = f"{over(ratio, 0.65)}; {profile}: with both cores busy all the time the same CPU work would take {floor:.2f}x"
+    why = f"{over(ratio, 0.65)}; {profile}: with every core busy all the time, the same CPU work would take " \
+          f"{floor:.2f}x"
     return [Figure("replay 10 cases --jobs 2 (s)", median(two_s), median(one_s), "replay 10 cases --jobs 1",
                    "<= 0.65x", ratio <= 0.65, profile, {"jobs_1": one_s, "jobs_2": two_s,
                    "cpu_busy": [busy[1], busy[2]], "reprokit_cpu_s": [ours[1], ours[2]]}, why=why)]
