@@ -212,7 +212,7 @@ def gc(dry_run: bool = typer.Option(False, "--dry-run", help="list what would be
                   f"(session {labels.get('reprokit.session')}, pid {labels.get('reprokit.owner-pid')})")
     out.print(f"{len(found)} leftover resource(s)")
     left = [f for f in engine.leftovers() if f in found] if found and not dry_run else []
-    if left:  # a Swarm overlay not released yet, or a stale copy dockerd 20.10 keeps (engine/swarm.py)
+    if left:  # e.g. a Swarm overlay a task still held when its removal gave up (engine/swarm.py)
         out.print(f"still there after removal: {', '.join(f'{k} {i[:12]}' for k, i, _ in left)}; "
                   "run 'reprokit gc' again later")
 

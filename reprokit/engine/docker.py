@@ -409,8 +409,9 @@ class DockerEngine:
         and return the files it left under ``collect``: a case's steps without an exec per step. The files go
         in with the command and come back in the log where they can (engine/inline_io.py), else through the
         archive API."""
-        inline = _inline(config, files, owner=owner, command=command, collect=collect)
-        if inline is not None and image not in self._not_unpacking:
+        inline = None if image in self._not_unpacking else \
+            _inline(config, files, owner=owner, command=command, collect=collect)
+        if inline is not None:
             outcome = self._batch(image, config, command=inline[0], archive=None, collect=collect, timeout=timeout,
                                   marker=inline[1])
             if outcome is not None:

@@ -29,7 +29,7 @@ from reprokit.contract.values import size_bytes
 from reprokit.engine import docker as local
 from reprokit.engine.docker import DockerEngine, _tar, _untar_ends
 from reprokit.engine.endpoints import Endpoint
-from reprokit.engine.inline_io import UNPACK_FAILED, Collected, read_log, wrap
+from reprokit.engine.inline_io import UNPACK_FAILED, Collected, Results, read_log, wrap
 from reprokit.engine.protocol import (KILL_GRACE_S, LABELS, SESSION, BatchOutcome, ContainerConfig, RunResult,
                                       owner_alive, timed_out)
 from reprokit.errors import EngineError, RunError
@@ -127,10 +127,9 @@ class SwarmEngine(DockerEngine):
                                      user=user, workdir=workdir, env=env)
             service = stack.enter_context(self._service(name, template, labels))
             task, killed = self._wait(service, image, timeout)
-            stdout, stderr = self._logs(service, marker=marker if collect and not killed else "")
+            stdout, stderr, results = self._logs(service, marker=marker if collect else "", wait=not killed)
         status = task.get("Status") or {}
         code = 137 if killed else (status.get("ContainerStatus") or {}).get("ExitCode")
-        results = read_log(stdout.encode(), marker) if collect else None
         if code is None:
             code = results.exit_code if results and results.exit_code is not None else -1
         return Finished(code, stdout, stderr,
@@ -165,20 +164,22 @@ class SwarmEngine(DockerEngine):
                 return task, True  # leaving the block removes the service, which kills the task
             time.sleep(POLL_S)
 
-    def _logs(self, service: str, *, marker: str) -> tuple[str, str]:
-        """The job's stdout and stderr. A log is complete once the task has ended, but the manager may hand it
-        over a moment later, so a missing results frame (after ``marker``, when one is wanted) is asked for again
-        briefly."""
+    def _logs(self, service: str, *, marker: str, wait: bool) -> tuple[str, str, Results | None]:
+        """The job's stdout and stderr, and what its wrapper printed after ``marker`` (None without one). A log is
+        complete once the task has ended, but the manager may hand it over a moment later, so a missing results
+        frame is asked for again briefly (with ``wait``: not for a job that was killed)."""
+        stdout, stderr, results = "", "", None
         for attempt in range(10):
             try:
                 stdout = _text(self.api.service_logs(service, stdout=True, stderr=False))
                 stderr = _text(self.api.service_logs(service, stdout=False, stderr=True))
             except (APIError, DockerException):
-                return "", ""
-            if not marker or read_log(stdout.encode(), marker).collected is not Collected.UNREAD:
+                return "", "", None
+            results = read_log(stdout.encode(), marker) if marker else None
+            if not wait or results is None or results.collected is not Collected.UNREAD:
                 break
             time.sleep(0.2)
-        return stdout, stderr
+        return stdout, stderr, results
 
     # -- resources ----------------------------------------------------------------------------------------
 
@@ -284,7 +285,7 @@ class SwarmEngine(DockerEngine):
             except (APIError, DockerException):
                 pass  # still in use
             if time.monotonic() > deadline:
-                return  # still in use, or a stale copy: `reprokit gc` finds it by its labels
+                return  # still in use: `reprokit gc` finds it by its labels
             time.sleep(POLL_S if removed else 0.25)
 
     # -- garbage ------------------------------------------------------------------------------------------
